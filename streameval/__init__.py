@@ -1,0 +1,5 @@
+"""streameval: a streaming evaluator for video face de-identification."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
