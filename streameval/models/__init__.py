@@ -1,0 +1,1 @@
+"""Model backends: face detection, landmarks, identity embedding, AU estimation, video features."""
