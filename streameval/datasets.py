@@ -45,4 +45,4 @@ def astronaut() -> npt.NDArray[np.uint8]:
         from skimage import data
     except ImportError as exc:
         raise MissingExtraError("example", "scikit-image", "the astronaut portrait") from exc
-    return np.ascontiguousarray(data.astronaut(), dtype=np.uint8)
+    return np.ascontiguousarray(data.astronaut(), dtype=np.uint8)  # type: ignore[no-untyped-call]
