@@ -35,9 +35,7 @@ class MissingExtraError(StreamevalError):
     """An optional dependency is not installed; the message names the extra to install."""
 
     def __init__(self, extra: str, package: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs the '{package}' package: pip install 'streameval[{extra}]'"
-        )
+        super().__init__(f"{purpose} needs the '{package}' package: pip install 'streameval[{extra}]'")
         self.extra = extra
         self.package = package
 
