@@ -1,0 +1,37 @@
+"""The analyser interface.
+
+An analyser turns a :class:`~streameval.frames.FramePair` into an :class:`Observation`: a few numbers (or
+vectors) at the pair's stream time. Analysers are synchronous and may be slow; the pipeline runs each one in its
+own worker thread, one call at a time and in stream order, so an analyser may keep state between calls (a clip
+analyser collects frames until a clip is complete and returns ``None`` meanwhile).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from streameval.frames import FramePair
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one analyser measured on one pair (or one clip ending at ``t``)."""
+
+    analyser: str
+    t: float  # stream time on the source clock
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Analyser(Protocol):
+    #: unique name; metrics subscribe to observations by this name
+    name: str
+    #: analyses per second of stream time; ``None`` analyses every pair
+    rate: float | None
+
+    def analyse(self, pair: FramePair) -> Observation | None: ...
+
+    def close(self) -> list[Observation]:
+        """End of stream: return what is still pending (e.g. a partial clip), release resources."""
+        ...

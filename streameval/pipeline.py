@@ -1,0 +1,329 @@
+"""Orchestration: sources → pairing → analysis lanes → windows → sinks, on one asyncio event loop.
+
+* Replay (``live=False``): frames are pulled from the two sources in stream-time order, so pairing needs no
+  buffer beyond one frame of look-ahead and a slow analyser slows the whole run down (policy ``block``): nothing
+  is dropped and the result does not depend on the machine's speed.
+* Live (``live=True``): each source is read by its own task, so a stalled stream never holds the other one up,
+  and each analysis lane drops its oldest queued pair when it falls behind (policy ``drop-oldest``), keeping
+  the lag bounded; every drop is counted in ``health``.
+
+Each analyser runs in its own single-thread executor: model calls never block the event loop, and one analyser's
+calls happen in stream order so it may keep state (clips).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from streameval.analysis.base import Analyser, Observation
+from streameval.errors import UsageError
+from streameval.frames import Frame, FramePair
+from streameval.metrics.health import ANALYSIS, PAIRING
+from streameval.pairing import Pairer, Side, Unpaired
+from streameval.sinks.base import Record, Sink
+from streameval.windows import Windower
+
+log = logging.getLogger(__name__)
+
+Policy = Literal["block", "drop-oldest"]
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    live: bool = False
+    policy: Policy = "block"
+    queue_size: int = 4  # pairs waiting per analysis lane
+
+    def __post_init__(self) -> None:
+        if self.policy not in ("block", "drop-oldest"):
+            raise UsageError(f"policy must be 'block' or 'drop-oldest', got {self.policy!r}")
+        if self.queue_size < 1:
+            raise UsageError(f"queue size must be >= 1, got {self.queue_size!r}")
+
+
+@dataclass(slots=True)
+class _Lane:
+    analyser: Analyser
+    queue: asyncio.Queue[FramePair]
+    executor: ThreadPoolExecutor
+    pending: deque[float] = field(default_factory=deque)  # stream times queued or in flight, in order
+    in_flight: bool = False
+    next_due: float = -math.inf
+    task: asyncio.Task[None] | None = None
+
+
+@dataclass(slots=True)
+class RunResult:
+    status: Literal["complete", "interrupted", "failed"]
+    records: int
+    first_t: float | None
+    last_t: float | None
+    wall_s: float
+    error: str | None = None
+
+
+class Pipeline:
+    """Runs one evaluation. Use :meth:`run` once; :meth:`request_stop` ends it early but cleanly."""
+
+    def __init__(
+        self,
+        *,
+        source: AsyncIterator[Frame],
+        deid: AsyncIterator[Frame],
+        pairer: Pairer,
+        analysers: Sequence[Analyser],
+        windower: Windower,
+        sinks: Iterable[Sink] = (),
+        config: PipelineConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        extra_health: Callable[[], dict[str, Any]] | None = None,
+        on_record: Callable[[Record], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.source = source
+        self.deid = deid
+        self.pairer = pairer
+        self.windower = windower
+        self.sinks = list(sinks)
+        self.config = config or PipelineConfig()
+        self.clock = clock
+        self.extra_health = extra_health
+        self.on_record = on_record
+        names = [a.name for a in analysers]
+        if len(set(names)) != len(names):
+            raise UsageError(f"analyser names must be unique, got {names}")
+        self._lanes = [
+            _Lane(a, asyncio.Queue(self.config.queue_size), ThreadPoolExecutor(1, thread_name_prefix=f"se-{a.name}"))
+            for a in analysers
+        ]
+        self._stop = asyncio.Event()
+        self._publish_lock = asyncio.Lock()
+        self._latest_t = -math.inf
+        self._first_t: float | None = None
+        self._records = 0
+
+    # -- control -----------------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Stop reading; what was already measured is still windowed and published."""
+        self._stop.set()
+
+    # -- frame intake ------------------------------------------------------------------------------------
+    async def _replay_frames(self) -> AsyncGenerator[tuple[Side, Frame | None], None]:
+        """Both streams merged in stream-time order (one frame of look-ahead per side)."""
+        cfg = self.pairer.config
+
+        def key(side: Side, frame: Frame) -> float:
+            if cfg.mode == "index":
+                return frame.index + (cfg.index_offset if side == "source" else 0)
+            return frame.pts - (cfg.offset if side == "deid" else 0.0)
+
+        heads: dict[Side, Frame | None] = {
+            "source": await anext(self.source, None),
+            "deid": await anext(self.deid, None),
+        }
+        for side, head in heads.items():
+            if head is None:
+                yield side, None
+        while heads["source"] is not None or heads["deid"] is not None:
+            live = [(key(s, f), s) for s, f in heads.items() if f is not None]
+            _, side = min(live)
+            frame = heads[side]
+            yield side, frame
+            heads[side] = await anext(self.source if side == "source" else self.deid, None)
+            if heads[side] is None:
+                yield side, None
+
+    async def _live_frames(self) -> AsyncGenerator[tuple[Side, Frame | None], None]:
+        """Both streams read concurrently; frames are handed on in arrival order."""
+        merged: asyncio.Queue[tuple[Side, Frame | None]] = asyncio.Queue(64)
+
+        async def read(side: Side, it: AsyncIterator[Frame]) -> None:
+            try:
+                async for frame in it:
+                    await merged.put((side, frame))
+            finally:
+                await merged.put((side, None))
+
+        readers = [
+            asyncio.create_task(read("source", self.source), name="se-read-source"),
+            asyncio.create_task(read("deid", self.deid), name="se-read-deid"),
+        ]
+        ended = 0
+        try:
+            while ended < 2:
+                item = await merged.get()
+                if item[1] is None:
+                    ended += 1
+                yield item
+            for task in readers:
+                await task  # surface reader errors
+        finally:
+            for task in readers:
+                task.cancel()
+            await asyncio.gather(*readers, return_exceptions=True)
+
+    # -- analysis lanes ----------------------------------------------------------------------------------
+    def _due(self, lane: _Lane, t: float) -> bool:
+        rate = lane.analyser.rate
+        if rate is None:
+            return True
+        if t + 1e-9 < lane.next_due:
+            return False
+        lane.next_due = max(lane.next_due + 1.0 / rate, t + 0.5 / rate)
+        return True
+
+    async def _dispatch(self, pair: FramePair) -> None:
+        for lane in self._lanes:
+            if not self._due(lane, pair.t):
+                continue
+            if self.config.policy == "drop-oldest" and lane.queue.full():
+                old = lane.queue.get_nowait()
+                lane.queue.task_done()
+                del lane.pending[1 if lane.in_flight else 0]
+                self.windower.add(Observation(ANALYSIS, old.t, {"analyser": lane.analyser.name, "dropped": True}))
+            lane.pending.append(pair.t)
+            await lane.queue.put(pair)
+
+    async def _work(self, lane: _Lane) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            pair = await lane.queue.get()
+            lane.in_flight = True
+            started = self.clock()
+            try:
+                obs = await loop.run_in_executor(lane.executor, lane.analyser.analyse, pair)
+            finally:
+                lane.in_flight = False
+                lane.pending.popleft()
+                lane.queue.task_done()
+            done = self.clock()
+            if obs is not None:
+                self.windower.add(obs)
+            self.windower.add(
+                Observation(
+                    ANALYSIS,
+                    pair.t,
+                    {"analyser": lane.analyser.name, "busy_s": done - started, "lag_s": done - pair.source.arrival},
+                )
+            )
+            await self._publish_ready()
+
+    def _watermark(self) -> float:
+        mark = self._latest_t
+        for lane in self._lanes:
+            if lane.pending:
+                mark = min(mark, math.nextafter(lane.pending[0], -math.inf))
+        return mark
+
+    # -- output ------------------------------------------------------------------------------------------
+    async def _publish(self, records: list[dict[str, Any]]) -> None:
+        for record in records:
+            if self.extra_health is not None:
+                record.setdefault("health", {}).update(self.extra_health())
+            for sink in self.sinks:
+                await sink.publish(record)
+            if self.on_record is not None:
+                maybe = self.on_record(record)
+                if maybe is not None:
+                    await maybe
+            self._records += 1
+
+    async def _publish_ready(self) -> None:
+        async with self._publish_lock:  # lanes and the intake loop both cut records; keep them in order
+            await self._publish(self.windower.advance(self._watermark()))
+
+    def _note_event(self, event: FramePair | Unpaired) -> None:
+        kind = "paired" if isinstance(event, FramePair) else f"unpaired_{event.side}"
+        self.windower.add(Observation(PAIRING, event.t, {"event": kind}))
+        if self._first_t is None:
+            self._first_t = event.t
+        self._latest_t = max(self._latest_t, event.t)
+
+    # -- run -----------------------------------------------------------------------------------------------
+    async def run(self) -> RunResult:
+        started = self.clock()
+        for lane in self._lanes:
+            lane.task = asyncio.create_task(self._work(lane), name=f"se-analyse-{lane.analyser.name}")
+        frames = self._live_frames() if self.config.live else self._replay_frames()
+        status: Literal["complete", "interrupted", "failed"] = "complete"
+        error: str | None = None
+        try:
+            async for side, frame in frames:
+                if self._stop.is_set():
+                    status = "interrupted"
+                    break
+                if frame is None:
+                    self.pairer.end(side)
+                else:
+                    self.pairer.push(side, frame)
+                for event in self.pairer.events():
+                    self._note_event(event)
+                    if isinstance(event, FramePair):
+                        await self._dispatch(event)
+                await self._publish_ready()
+                self._check_lanes()
+            if status == "complete":
+                self.pairer.flush()
+                for event in self.pairer.events():
+                    self._note_event(event)
+                    if isinstance(event, FramePair):
+                        await self._dispatch(event)
+                await self._drain()
+        except asyncio.CancelledError:
+            status = "interrupted"
+        except Exception as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            await frames.aclose()
+            await self._shutdown_lanes()
+            await self._finish()
+            if status != "complete":
+                log.warning("run %s; published what was measured", status)
+        return RunResult(status, self._records, self._first_t, self._latest_t, self.clock() - started, error)
+
+    def _check_lanes(self) -> None:
+        for lane in self._lanes:
+            if lane.task is not None and lane.task.done() and not lane.task.cancelled():
+                exc = lane.task.exception()
+                if exc is not None:
+                    raise exc
+
+    async def _drain(self) -> None:
+        """Wait until every queued analysis has finished (an analyser failure surfaces here)."""
+        joined: asyncio.Future[Any] = asyncio.ensure_future(
+            asyncio.gather(*(lane.queue.join() for lane in self._lanes))
+        )
+        workers: list[asyncio.Future[Any]] = [lane.task for lane in self._lanes if lane.task is not None]
+        try:
+            await asyncio.wait([joined, *workers], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            joined.cancel()
+        self._check_lanes()
+        await self._publish_ready()
+
+    async def _shutdown_lanes(self) -> None:
+        for lane in self._lanes:
+            if lane.task is not None:
+                lane.task.cancel()
+        await asyncio.gather(*(lane.task for lane in self._lanes if lane.task is not None), return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        for lane in self._lanes:
+            # Analyser threads cannot be interrupted: let an in-flight call finish, then flush what it holds.
+            await loop.run_in_executor(None, lane.executor.shutdown, True)
+            try:
+                for obs in lane.analyser.close():
+                    self.windower.add(obs)
+            except Exception:
+                log.exception("analyser %s failed while closing", lane.analyser.name)
+
+    async def _finish(self) -> None:
+        async with self._publish_lock:
+            await self._publish(self.windower.finish())
