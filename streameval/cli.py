@@ -1,0 +1,253 @@
+"""The ``streameval`` command line.
+
+Exit codes: 0 success, 2 bad usage or configuration, 3 bad input (missing, corrupt or truncated video,
+unreachable stream), 4 model problem (missing or corrupted model file), 5 output problem (cannot write the log
+or report), 70 internal error (a bug: please report it with the traceback from ``-v``), 130 interrupted (the
+report is still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from streameval import __version__
+from streameval.config import RunConfig, load_config, parse_duration
+from streameval.errors import InputError, MissingExtraError, ModelError, SinkError, StreamevalError, UsageError
+from streameval.sinks.base import Record
+
+log = logging.getLogger("streameval")
+
+EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_MODEL, EXIT_SINK, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 2, 3, 4, 5, 70, 130
+
+_EPILOG = """\
+examples:
+  streameval replay original.mp4 anonymised.mp4 --window 10s --hop 1s --report report.json
+  streameval replay --config example/carphone.toml
+  streameval run rtsp://cam/original udp://0.0.0.0:5000 --log metrics.jsonl --policy drop-oldest
+
+Every flag --foo-bar can also be given as the key foo_bar in a TOML file passed with --config.
+Records are JSON Lines on stdout (or --log FILE); the final report is JSON (--report).
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so every usage error gets the same one-line form."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _duration(name: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            return parse_duration(text, f"--{name}")
+        except StreamevalError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    return parse
+
+
+def _rate(text: str) -> tuple[str, float]:
+    name, sep, value = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return name.strip(), float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=ANALYSES_PER_SECOND, e.g. pixel=5, got {text!r}") from None
+
+
+def _add_evaluation_args(p: argparse.ArgumentParser, live: bool) -> None:
+    p.add_argument("source", nargs="?", help="original video: file, URL (rtsp/rtmp/http/udp/tcp/srt), /dev/videoN, -")
+    p.add_argument("deid", nargs="?", help="de-identified video, same forms as SOURCE")
+    p.add_argument("-c", "--config", help="TOML file with the same settings as the flags (flags win)")
+    g = p.add_argument_group("windows")
+    g.add_argument("--window", type=_duration("window"), help="rolling window in stream time (default 10s)")
+    g.add_argument("--hop", type=_duration("hop"), help="time between records (default 1s)")
+    g = p.add_argument_group("pairing")
+    g.add_argument("--pair", choices=["time", "index"], help="pair frames by timestamp (default) or by frame index")
+    g.add_argument("--offset", type=_duration("offset"), help="how far the de-identified stream runs behind (0s)")
+    g.add_argument("--tolerance", type=_duration("tolerance"), help="max time gap of a pair (half a frame)")
+    g.add_argument("--index-offset", type=int, help="with --pair index: deid frame i+N pairs with source frame i")
+    g.add_argument("--max-pending", type=int, help="frames held for one stream while the other lags (64)")
+    g = p.add_argument_group("analysis")
+    g.add_argument("--metrics", help="comma-separated metric families (default: pixel)")
+    g.add_argument("--rate", type=_rate, action="append", help="analyser sampling rate, NAME=PER_SECOND (repeat)")
+    g.add_argument(
+        "--policy",
+        choices=["block", "drop-oldest"],
+        help=f"when analysis falls behind: wait, or drop the oldest queued pair (default {'drop-oldest' if live else 'block'})",
+    )
+    g.add_argument("--queue-size", type=int, help="pairs queued per analyser (4)")
+    g = p.add_argument_group("sources")
+    g.add_argument("--realtime", action="store_true", default=None, help="pace files at their native frame rate")
+    g.add_argument("--read-timeout", type=_duration("read_timeout"), help="a read that stalls longer is a drop (10s)")
+    if live:
+        g.add_argument("--no-reconnect", dest="reconnect", action="store_false", default=None,
+                       help="give up when a live stream ends instead of reconnecting")
+    g = p.add_argument_group("output")
+    g.add_argument("--log", help="JSON Lines records: a file, or - for stdout (default)")
+    g.add_argument("--no-log", action="store_true", help="do not write JSON Lines records")
+    g.add_argument("--report", help="final report JSON file (default streameval_report.json)")
+    g.add_argument("--sink", action="append", help="extra sink URL, e.g. mqtt://user@host:1883/prefix (repeat)")
+    g.add_argument("--stream-id", help="name of this stream pair in records and topics (default 'default')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="streameval",
+        description="Streaming evaluator for video face de-identification: compares an original video with its "
+        "de-identified version over rolling windows and for the whole stream.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"streameval {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr, no progress")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    replay = sub.add_parser(
+        "replay",
+        help="evaluate recorded videos as fast as possible, with a final report",
+        description="Offline evaluation: nothing is dropped; progress is shown on stderr.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+    )
+    _add_evaluation_args(replay, live=False)
+    replay.set_defaults(func=_cmd_evaluate, live=False)
+    run = sub.add_parser(
+        "run",
+        help="monitor live streams (reconnects, bounded lag, drops counted)",
+        description="Live evaluation: analysis drops the oldest work when it falls behind, so lag stays bounded.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_EPILOG,
+    )
+    _add_evaluation_args(run, live=True)
+    run.set_defaults(func=_cmd_evaluate, live=True)
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_optional_commands(sub: Any) -> None:
+    try:
+        from streameval.models.cli import add_parser as add_models
+    except ImportError:  # the model zoo is part of the package; this only guards partial installs
+        return
+    add_models(sub)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the flags the user actually gave, named like the TOML keys."""
+    keys = [
+        "source", "deid", "window", "hop", "pair", "offset", "tolerance", "index_offset", "max_pending",
+        "metrics", "policy", "queue_size", "realtime", "read_timeout", "log", "report", "sink", "stream_id",
+    ]  # fmt: skip
+    out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if getattr(args, "reconnect", None) is not None:
+        out["reconnect"] = args.reconnect
+    if args.rate:
+        out["rate"] = dict(args.rate)
+    if args.no_log:
+        out["log"] = None
+    return out
+
+
+class _Progress:
+    """One status line on stderr per record (rewritten in place on a terminal)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+
+    def __call__(self, record: Record) -> None:
+        if not self.enabled or record.get("type") != "metrics":
+            return
+        window = record["window"]
+        health = record.get("health", {})
+        wall = time.monotonic() - self.started
+        speed = window["end"] / wall if wall > 0 and window["end"] > 0 else 0.0
+        line = (
+            f"t={window['end']:7.2f}s  records={record['seq'] + 1}  paired={health.get('paired', 0)}"
+            f"  dropped={health.get('dropped', 0)}  speed={speed:.1f}x"
+        )
+        sys.stderr.write(("\r" + line) if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.tty:
+            sys.stderr.write("\n")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    overrides = _overrides(args)
+    overrides["live"] = bool(args.live)
+    config = load_config(args.config, overrides)
+    progress = _Progress(enabled=not args.quiet)
+    report = asyncio.run(_evaluate_with_signals(config, progress))
+    progress.done()
+    if report["status"] == "interrupted":
+        log.warning("interrupted; report written to %s", config.report)
+        return EXIT_INTERRUPTED
+    if config.report and not args.quiet:
+        sys.stderr.write(f"report: {config.report}\n")
+    return EXIT_OK
+
+
+async def _evaluate_with_signals(config: RunConfig, progress: _Progress) -> dict[str, Any]:
+    from streameval.evaluation import evaluate
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await evaluate(config, stop=stop, on_record=progress)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="streameval: %(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        sys.stderr.write(f"{exc}\n(see 'streameval --help')\n")
+        return EXIT_USAGE
+    _setup_logging(args.verbose, args.quiet)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    codes: list[tuple[type[BaseException], int]] = [
+        (UsageError, EXIT_USAGE),
+        (MissingExtraError, EXIT_USAGE),
+        (InputError, EXIT_INPUT),
+        (ModelError, EXIT_MODEL),
+        (SinkError, EXIT_SINK),
+    ]
+    try:
+        return int(args.func(args))
+    except StreamevalError as exc:
+        sys.stderr.write(f"streameval: error: {exc}\n")
+        return next((code for kind, code in codes if isinstance(exc, kind)), EXIT_INTERNAL)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception:
+        log.critical("internal error (a bug in streameval)", exc_info=True)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

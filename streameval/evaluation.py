@@ -1,0 +1,239 @@
+"""One evaluation run, assembled from a :class:`~streameval.config.RunConfig`: the Python API behind the CLI.
+
+``await evaluate(config)`` opens both sources, builds the analysers and metric families the config names, runs
+the pipeline, publishes records to every sink and returns the final report (also written to ``config.report``).
+The report is written whatever happens once frames have started to flow — end of stream, a stop request
+(SIGINT/SIGTERM in the CLI), a truncated input or a failure — so nothing measured is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from streameval import __version__
+from streameval.analysis.base import Analyser
+from streameval.config import RunConfig
+from streameval.errors import ConfigError, InputError
+from streameval.metrics.base import Metric
+from streameval.metrics.health import HealthMetric
+from streameval.pairing import Pairer, PairingConfig
+from streameval.pipeline import Pipeline, PipelineConfig, RunResult
+from streameval.sinks.base import SCHEMA_VERSION, Record, Sink
+from streameval.sinks.jsonl import JsonLinesSink, write_json_atomic
+from streameval.sources import VideoSource, open_source
+from streameval.windows import WindowConfig, Windower
+
+log = logging.getLogger(__name__)
+
+FamilyFactory = Callable[[RunConfig], tuple[list[Analyser], list[Metric]]]
+
+
+def _pixel_family(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
+    from streameval.analysis.pixel import PixelAnalyser
+    from streameval.metrics.pixel import PixelMetric
+
+    unknown = set(config.options.get("pixel", {}))
+    if unknown:
+        raise ConfigError(f"[pixel]: unknown keys {sorted(unknown)}; the pixel family has no options")
+    return [PixelAnalyser(rate=config.rate.get("pixel"))], [PixelMetric(config.window)]
+
+
+#: metric families by name (``--metrics``); each builds its analysers and metrics from the config
+FAMILIES: dict[str, FamilyFactory] = {"pixel": _pixel_family}
+
+
+def build_families(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
+    analysers: list[Analyser] = []
+    metrics: list[Metric] = []
+    for name in config.metrics:
+        if name not in FAMILIES:
+            raise ConfigError(f"metrics: unknown family {name!r}; choose from {', '.join(sorted(FAMILIES))}")
+        a, m = FAMILIES[name](config)
+        analysers += a
+        metrics += m
+    names = {a.name for a in analysers}
+    for analyser_name in config.rate:
+        if analyser_name not in names:
+            raise ConfigError(f"rate.{analyser_name}: no such analyser in this run (have: {', '.join(sorted(names))})")
+    return analysers, metrics
+
+
+def _source_health(sources: dict[str, VideoSource]) -> Callable[[], dict[str, Any]]:
+    def snapshot() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for side, src in sources.items():
+            s = src.stats
+            out[f"{side}_stream"] = {
+                "decoded": s.frames_decoded,
+                "dropped": s.frames_dropped,
+                "reconnects": s.reconnects,
+                "stalls": s.stalls,
+                "gap_s": s.gap_seconds,
+                "errors": s.errors,
+            }
+        return out
+
+    return snapshot
+
+
+def _stream_summary(src: VideoSource) -> dict[str, Any]:
+    info = src.info
+    stats = src.stats
+    summary: dict[str, Any] = {"spec": src.spec.spec, "live": src.live}
+    if info is not None:
+        summary["info"] = {k: (str(v) if k == "time_base" and v is not None else v) for k, v in asdict(info).items()}
+    summary["stats"] = asdict(stats)
+    return summary
+
+
+async def evaluate(
+    config: RunConfig,
+    *,
+    sinks: list[Sink] | None = None,
+    stop: asyncio.Event | None = None,
+    on_record: Callable[[Record], Awaitable[None] | None] | None = None,
+) -> dict[str, Any]:
+    """Run one evaluation and return its report. ``stop`` ends the run early (the report is still complete)."""
+    if not config.source or not config.deid:
+        raise ConfigError("both a source and a de-identified stream are needed (SOURCE DEID, or source/deid keys)")
+    analysers, metrics = build_families(config)
+    windows = WindowConfig(window=config.window, hop=config.hop)
+    extra_sinks = list(sinks or [])
+    started = time.time()
+
+    async with contextlib.AsyncExitStack() as stack:
+        streams: dict[str, VideoSource] = {}
+        for side, spec in (("source", config.source), ("deid", config.deid)):
+            src = open_source(
+                spec,
+                live=config.live or None,
+                realtime=config.realtime,
+                read_timeout=config.read_timeout,
+                reconnect=config.reconnect,
+            )
+            streams[side] = await stack.enter_async_context(src)
+
+        tolerance = config.tolerance
+        if tolerance is None:
+            fps = streams["source"].info.fps if streams["source"].info else None
+            tolerance = 0.5 / fps if fps else 0.02
+        pairer = Pairer(
+            PairingConfig(
+                mode=config.pair,
+                offset=config.offset,
+                tolerance=tolerance,
+                index_offset=config.index_offset,
+                max_pending=config.max_pending,
+            )
+        )
+        health = HealthMetric(config.window)
+        windower = Windower([*metrics, health], windows, stream_id=config.stream_id)
+        all_sinks: list[Sink] = []
+        if config.log is not None:
+            all_sinks.append(await stack.enter_async_context(JsonLinesSink(config.log)))
+        for sink in extra_sinks:
+            all_sinks.append(await stack.enter_async_context(sink))
+
+        pipeline = Pipeline(
+            source=streams["source"],
+            deid=streams["deid"],
+            pairer=pairer,
+            analysers=analysers,
+            windower=windower,
+            sinks=all_sinks,
+            config=PipelineConfig(live=config.live, policy=config.effective_policy, queue_size=config.queue_size),
+            extra_health=_source_health(streams),
+            on_record=on_record,
+        )
+        watcher = None
+        if stop is not None:
+            watcher = asyncio.create_task(_stop_when(stop, pipeline), name="se-stop-watcher")
+        result: RunResult | None = None
+        failure: BaseException | None = None
+        try:
+            result = await pipeline.run()
+        except Exception as exc:  # still write what was measured, then re-raise
+            failure = exc
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+        report = build_report(config, windower, pairer, streams, result, failure, started, tolerance)
+        if config.report:
+            write_json_atomic(Path(config.report), report)
+            log.info("report written to %s", config.report)
+        for sink in all_sinks:
+            await sink.publish(report)
+        if failure is not None:
+            raise failure
+        _raise_for_broken_inputs(streams, report)
+        return report
+
+
+async def _stop_when(stop: asyncio.Event, pipeline: Pipeline) -> None:
+    await stop.wait()
+    pipeline.request_stop()
+
+
+def _raise_for_broken_inputs(streams: dict[str, VideoSource], report: dict[str, Any]) -> None:
+    """A truncated or failing input still yields a report, but the run must not look like a clean one."""
+    problems = []
+    for side, src in streams.items():
+        stats = src.stats
+        if stats.end_reason in ("truncated", "error", "gave_up"):
+            detail = f": {stats.last_error}" if stats.last_error else ""
+            problems.append(
+                f"{side} {src.spec.spec} ended early ({stats.end_reason} after {stats.frames_decoded} frames{detail})"
+            )
+    if problems:
+        where = f"; report written to {report['report_path']}" if report.get("report_path") else ""
+        raise InputError("; ".join(problems) + where)
+
+
+def build_report(
+    config: RunConfig,
+    windower: Windower,
+    pairer: Pairer,
+    streams: dict[str, VideoSource],
+    result: RunResult | None,
+    failure: BaseException | None,
+    started: float,
+    tolerance: float,
+) -> dict[str, Any]:
+    totals = windower.totals()
+    status = result.status if result is not None else "failed"
+    report: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "type": "report",
+        "stream_id": config.stream_id,
+        "streameval_version": __version__,
+        "status": status,
+        "error": None if failure is None else f"{type(failure).__name__}: {failure}",
+        "report_path": config.report,
+        "started_at": started,
+        "wall_s": time.time() - started,
+        "stream": {
+            "first_t": result.first_t if result else None,
+            "last_t": result.last_t if result and result.last_t != float("-inf") else None,
+            "records": result.records if result else 0,
+        },
+        "pairing": {**pairer.counts.as_dict(), "mode": config.pair, "offset_s": config.offset, "tolerance_s": tolerance},
+        "inputs": {side: _stream_summary(src) for side, src in streams.items()},
+        "config": {
+            "window_s": config.window,
+            "hop_s": config.hop,
+            "metrics": config.metrics,
+            "rate": config.rate,
+            "policy": config.effective_policy,
+            "live": config.live,
+        },
+        "totals": totals,
+    }
+    return report
