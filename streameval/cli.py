@@ -40,7 +40,7 @@ Records are JSON Lines on stdout (or --log FILE); the final report is JSON (--re
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so every usage error gets the same one-line form."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> Any:
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -83,15 +83,21 @@ def _add_evaluation_args(p: argparse.ArgumentParser, live: bool) -> None:
     g.add_argument(
         "--policy",
         choices=["block", "drop-oldest"],
-        help=f"when analysis falls behind: wait, or drop the oldest queued pair (default {'drop-oldest' if live else 'block'})",
+        help="when analysis falls behind: wait, or drop the oldest queued pair "
+        f"(default {'drop-oldest' if live else 'block'})",
     )
     g.add_argument("--queue-size", type=int, help="pairs queued per analyser (4)")
     g = p.add_argument_group("sources")
     g.add_argument("--realtime", action="store_true", default=None, help="pace files at their native frame rate")
     g.add_argument("--read-timeout", type=_duration("read_timeout"), help="a read that stalls longer is a drop (10s)")
     if live:
-        g.add_argument("--no-reconnect", dest="reconnect", action="store_false", default=None,
-                       help="give up when a live stream ends instead of reconnecting")
+        g.add_argument(
+            "--no-reconnect",
+            dest="reconnect",
+            action="store_false",
+            default=None,
+            help="give up when a live stream ends instead of reconnecting",
+        )
     g = p.add_argument_group("output")
     g.add_argument("--log", help="JSON Lines records: a file, or - for stdout (default)")
     g.add_argument("--no-log", action="store_true", help="do not write JSON Lines records")

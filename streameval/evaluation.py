@@ -224,7 +224,12 @@ def build_report(
             "last_t": result.last_t if result and result.last_t != float("-inf") else None,
             "records": result.records if result else 0,
         },
-        "pairing": {**pairer.counts.as_dict(), "mode": config.pair, "offset_s": config.offset, "tolerance_s": tolerance},
+        "pairing": {
+            **pairer.counts.as_dict(),
+            "mode": config.pair,
+            "offset_s": config.offset,
+            "tolerance_s": tolerance,
+        },
         "inputs": {side: _stream_summary(src) for side, src in streams.items()},
         "config": {
             "window_s": config.window,

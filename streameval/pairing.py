@@ -16,6 +16,7 @@ driver in :mod:`streameval.pipeline` feeds it. It never waits forever on one str
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Literal
@@ -84,10 +85,14 @@ class Pairer:
         self._src_done = False
         self._deid_done = False
         self._out: deque[PairEvent] = deque()
+        # Per side: no future event of that side can be earlier than this (see watermark()).
+        self._floor: dict[Side, float] = {"source": -math.inf, "deid": -math.inf}
 
     # -- input -------------------------------------------------------------------------------------------
     def push(self, side: Side, frame: Frame) -> None:
         (self._src if side == "source" else self._deid).append(frame)
+        t = frame.pts if side == "source" else self._deid_time(frame)
+        self._floor[side] = max(self._floor[side], t)
         self._advance()
 
     def end(self, side: Side) -> None:
@@ -101,6 +106,21 @@ class Pairer:
     @property
     def finished(self) -> bool:
         return self._src_done and self._deid_done and not self._src and not self._deid
+
+    def watermark(self) -> float:
+        """A stream time before which no further event will be emitted (given sorted input per side).
+
+        Frames still held bound it by their own time; a side with nothing held is bounded by the last time it
+        pushed, or by the time up to which the pairer gave up waiting for it (forced release).
+        """
+        marks = []
+        for side, buf, done in (("source", self._src, self._src_done), ("deid", self._deid, self._deid_done)):
+            if buf:
+                head = buf[0]
+                marks.append(head.pts if side == "source" else self._deid_time(head))
+            elif not done:
+                marks.append(self._floor[side])  # type: ignore[index]
+        return min(marks, default=math.inf)
 
     def pending(self, side: Side) -> int:
         return len(self._src if side == "source" else self._deid)
@@ -126,6 +146,8 @@ class Pairer:
             t = self._deid_time(frame)
         if forced:
             self.counts.forced += 1
+            other: Side = "deid" if side == "source" else "source"
+            self._floor[other] = max(self._floor[other], t)
         self._out.append(Unpaired(side, frame, t))
 
     def _emit_pair(self) -> None:

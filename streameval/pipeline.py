@@ -216,7 +216,7 @@ class Pipeline:
             await self._publish_ready()
 
     def _watermark(self) -> float:
-        mark = self._latest_t
+        mark = min(self._latest_t, self.pairer.watermark())
         for lane in self._lanes:
             if lane.pending:
                 mark = min(mark, math.nextafter(lane.pending[0], -math.inf))

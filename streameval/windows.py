@@ -9,6 +9,7 @@ window ending at ``E`` is cut only once the watermark reaches ``E``, after apply
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import math
@@ -49,6 +50,8 @@ class Windower:
         self._k = 1  # index of the next hop boundary
         self._seq = 0
         self._last_applied: float | None = None
+        self._cut_end: float | None = None
+        self.late = 0  # observations that arrived after their window had been cut
 
     @property
     def next_boundary(self) -> float | None:
@@ -85,13 +88,19 @@ class Windower:
     def _apply_until(self, end: float) -> None:
         while self._heap and self._heap[0][0] <= end:
             t, _, obs = heapq.heappop(self._heap)
+            if self._cut_end is not None and t < self._cut_end:
+                # Arrived after its window was published (a live stream delivering old frames late): count it
+                # at the earliest time still open rather than rewrite history.
+                self.late += 1
+                obs = dataclasses.replace(obs, t=self._cut_end)
             update_all(self.metrics, obs)
-            self._last_applied = t
+            self._last_applied = obs.t
 
     def _cut(self, end: float, *, final: bool) -> dict[str, Any]:
         self._apply_until(end)
         for metric in self.metrics:
             metric.expire(end)
+        self._cut_end = end
         start = max(end - self.config.window, self._t0 if self._t0 is not None else end)
         record: dict[str, Any] = {
             "schema": SCHEMA_VERSION,

@@ -13,62 +13,38 @@ from collections.abc import Iterable
 from typing import Any
 
 from streameval.analysis.base import Observation
-from streameval.stats import Rate, TimeRolling, Var
+from streameval.stats import Rate, Var, Windowed
 
 Values = dict[str, Any]
 
 
-class WindowedScalar:
-    """Mean, population std and count of one scalar series, over the window and over the whole stream."""
-
-    def __init__(self, period: float) -> None:
-        self.window = TimeRolling(Var(ddof=0), period)
-        self.total = Var(ddof=0)
-
-    def update(self, x: float, t: float) -> None:
-        self.window.update(x, t=t)
-        self.total.update(x)
-
-    def expire(self, now: float) -> None:
-        self.window.expire(now)
-
-    @staticmethod
-    def render(stat: Any, prefix: str, out: Values, reasons: dict[str, str]) -> None:
-        mean = stat.mean
-        var = stat.get()
-        out[f"{prefix}_mean"] = mean
-        out[f"{prefix}_std"] = None if var is None else var**0.5
-        out[f"{prefix}_n"] = stat.n
-        if mean is None:
-            reasons[f"{prefix}_mean"] = reasons[f"{prefix}_std"] = "no observations"
-
-    def window_values(self, prefix: str, out: Values, reasons: dict[str, str]) -> None:
-        self.render(self.window, prefix, out, reasons)
-
-    def total_values(self, prefix: str, out: Values, reasons: dict[str, str]) -> None:
-        self.render(self.total, prefix, out, reasons)
+def scalar_series(period: float) -> Windowed[float | None]:
+    """Mean and population std of one scalar series, over the window and over the whole stream."""
+    return Windowed(Var(ddof=0), period=period)
 
 
-class WindowedRate:
+def rate_series(period: float) -> Windowed[float | None]:
     """Share of true observations, over the window and over the whole stream."""
+    return Windowed(Rate(), period=period)
 
-    def __init__(self, period: float) -> None:
-        self.window = TimeRolling(Rate(), period)
-        self.total = Rate()
 
-    def update(self, flag: bool, t: float) -> None:
-        self.window.update(flag, t=t)
-        self.total.update(flag)
+def render_scalar(stat: Any, prefix: str, out: Values, reasons: dict[str, str]) -> None:
+    """``<prefix>_mean``, ``<prefix>_std`` (population) and ``<prefix>_n`` of a ``Var(ddof=0)``."""
+    mean = stat.mean
+    var = stat.get()
+    out[f"{prefix}_mean"] = mean
+    out[f"{prefix}_std"] = None if var is None else var**0.5
+    out[f"{prefix}_n"] = stat.n
+    if mean is None:
+        reasons[f"{prefix}_mean"] = reasons[f"{prefix}_std"] = "no observations"
 
-    def expire(self, now: float) -> None:
-        self.window.expire(now)
 
-    @staticmethod
-    def render(stat: Any, key: str, out: Values, reasons: dict[str, str]) -> None:
-        out[key] = stat.get()
-        out[f"{key}_n"] = stat.n
-        if out[key] is None:
-            reasons[key] = "no observations"
+def render_rate(stat: Any, key: str, out: Values, reasons: dict[str, str]) -> None:
+    """``<key>`` (a share in [0, 1]) and ``<key>_n`` of a ``Rate``."""
+    out[key] = stat.get()
+    out[f"{key}_n"] = stat.n
+    if out[key] is None:
+        reasons[key] = "no observations"
 
 
 class Metric(ABC):

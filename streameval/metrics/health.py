@@ -10,8 +10,8 @@ from collections import defaultdict, deque
 from typing import Any
 
 from streameval.analysis.base import Observation
-from streameval.metrics.base import Metric, Values, WindowedScalar
-from streameval.stats import Count, TimeRolling
+from streameval.metrics.base import Metric, Values, scalar_series
+from streameval.stats import Count, TimeRolling, Windowed
 
 PAIRING = "_pairing"
 ANALYSIS = "_analysis"
@@ -57,8 +57,8 @@ class HealthMetric(Metric):
         self.pairs = {name: _Counter(window) for name in PAIR_EVENTS}
         self.done: dict[str, _Counter] = defaultdict(lambda: _Counter(window))
         self.dropped: dict[str, _Counter] = defaultdict(lambda: _Counter(window))
-        self.busy: dict[str, WindowedScalar] = defaultdict(lambda: WindowedScalar(window))
-        self.lag = WindowedScalar(window)
+        self.busy: dict[str, Windowed[float | None]] = defaultdict(lambda: scalar_series(window))
+        self.lag = scalar_series(window)
         self.lag_max = _WindowMax(window)
         self.lag_max_total = 0.0
         self.first_t: float | None = None
@@ -76,9 +76,9 @@ class HealthMetric(Metric):
             self.dropped[name].update(obs.t)
             return
         self.done[name].update(obs.t)
-        self.busy[name].update(float(obs.values["busy_s"]), obs.t)
+        self.busy[name].update(float(obs.values["busy_s"]), t=obs.t)
         lag = float(obs.values["lag_s"])
-        self.lag.update(lag, obs.t)
+        self.lag.update(lag, t=obs.t)
         self.lag_max.update(lag, obs.t)
         self.lag_max_total = max(self.lag_max_total, lag)
 
@@ -110,10 +110,10 @@ class HealthMetric(Metric):
         out["analysis_rate"] = {n: (count(self.done[n]) / span if span > 0 else None) for n in names}
         busy: dict[str, Any] = {}
         for n in names:
-            stat = self.busy[n].window if window else self.busy[n].total
+            stat: Any = self.busy[n].window if window else self.busy[n].total
             busy[n] = None if stat.mean is None else 1000.0 * stat.mean
         out["busy_ms"] = busy
-        lag_stat = self.lag.window if window else self.lag.total
+        lag_stat: Any = self.lag.window if window else self.lag.total
         out["lag_s"] = lag_stat.mean
         out["lag_max_s"] = self.lag_max.get() if window else (self.lag_max_total if lag_stat.n else None)
         return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streameval.analysis.base import Observation
-from streameval.metrics.base import Metric, Values, WindowedScalar, with_reasons
+from streameval.metrics.base import Metric, Values, render_scalar, scalar_series, with_reasons
 
 
 class PixelMetric(Metric):
@@ -11,8 +11,8 @@ class PixelMetric(Metric):
     consumes = frozenset({"pixel"})
 
     def __init__(self, window: float) -> None:
-        self.psnr = WindowedScalar(window)
-        self.ssim = WindowedScalar(window)
+        self.psnr = scalar_series(window)
+        self.ssim = scalar_series(window)
         self.identical = 0  # pairs with infinite PSNR, left out of the PSNR statistics
 
     def update(self, obs: Observation) -> None:
@@ -20,26 +20,26 @@ class PixelMetric(Metric):
         if psnr is None:
             self.identical += 1
         else:
-            self.psnr.update(float(psnr), obs.t)
-        self.ssim.update(float(obs.values["ssim"]), obs.t)
+            self.psnr.update(float(psnr), t=obs.t)
+        self.ssim.update(float(obs.values["ssim"]), t=obs.t)
 
     def expire(self, now: float) -> None:
         self.psnr.expire(now)
         self.ssim.expire(now)
 
-    def window_values(self) -> Values:
+    def _values(self, psnr: object, ssim: object) -> Values:
         out: Values = {}
         reasons: dict[str, str] = {}
-        self.psnr.window_values("psnr", out, reasons)
-        self.ssim.window_values("ssim", out, reasons)
-        return with_reasons(out, reasons)
-
-    def total_values(self) -> Values:
-        out: Values = {}
-        reasons: dict[str, str] = {}
-        self.psnr.total_values("psnr", out, reasons)
-        self.ssim.total_values("ssim", out, reasons)
-        out["psnr_identical_pairs"] = self.identical
-        if out["psnr_mean"] is None and self.identical:
+        render_scalar(psnr, "psnr", out, reasons)
+        render_scalar(ssim, "ssim", out, reasons)
+        if out["psnr_mean"] is None and out["ssim_n"]:
             reasons["psnr_mean"] = reasons["psnr_std"] = "identical frames (infinite PSNR)"
         return with_reasons(out, reasons)
+
+    def window_values(self) -> Values:
+        return self._values(self.psnr.window, self.ssim.window)
+
+    def total_values(self) -> Values:
+        out = self._values(self.psnr.total, self.ssim.total)
+        out["psnr_identical_pairs"] = self.identical
+        return out
