@@ -143,13 +143,15 @@ class Pipeline:
     async def _live_frames(self) -> AsyncGenerator[tuple[Side, Frame | None], None]:
         """Both streams read concurrently; frames are handed on in arrival order."""
         merged: asyncio.Queue[tuple[Side, Frame | None]] = asyncio.Queue(64)
+        errors: list[Exception] = []
 
         async def read(side: Side, it: AsyncIterator[Frame]) -> None:
             try:
                 async for frame in it:
                     await merged.put((side, frame))
-            finally:
-                await merged.put((side, None))
+            except Exception as exc:  # handed to the consumer below; the other stream keeps going meanwhile
+                errors.append(exc)
+            await merged.put((side, None))  # not reached when cancelled: nobody is waiting then
 
         readers = [
             asyncio.create_task(read("source", self.source), name="se-read-source"),
@@ -161,9 +163,9 @@ class Pipeline:
                 item = await merged.get()
                 if item[1] is None:
                     ended += 1
+                    if errors:
+                        raise errors[0]
                 yield item
-            for task in readers:
-                await task  # surface reader errors
         finally:
             for task in readers:
                 task.cancel()
@@ -176,7 +178,10 @@ class Pipeline:
             return True
         if t + 1e-9 < lane.next_due:
             return False
-        lane.next_due = max(lane.next_due + 1.0 / rate, t + 0.5 / rate)
+        period = 1.0 / rate
+        # Stay on the sampling grid; after a gap (no pairs for a while) restart the grid at this pair.
+        behind = t - lane.next_due >= period
+        lane.next_due = t + period if behind else lane.next_due + period
         return True
 
     async def _dispatch(self, pair: FramePair) -> None:
@@ -189,7 +194,19 @@ class Pipeline:
                 del lane.pending[1 if lane.in_flight else 0]
                 self.windower.add(Observation(ANALYSIS, old.t, {"analyser": lane.analyser.name, "dropped": True}))
             lane.pending.append(pair.t)
+            await self._put(lane, pair)
+
+    async def _put(self, lane: _Lane, pair: FramePair) -> None:
+        """Queue a pair, waiting while the lane is full (backpressure) but never on a lane that has died."""
+        if not lane.queue.full() or lane.task is None:
             await lane.queue.put(pair)
+            return
+        put = asyncio.ensure_future(lane.queue.put(pair))
+        await asyncio.wait([put, lane.task], return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+            self._check_lanes()  # raises the analyser's error
+            raise RuntimeError(f"analysis lane {lane.analyser.name} stopped")
 
     async def _work(self, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
