@@ -85,7 +85,7 @@ def test_replay_block_drops_nothing_and_keeps_order() -> None:
 
 def test_sampling_rate_per_analyser() -> None:
     every, five = SlowAnalyser("every", 0.0), SlowAnalyser("five", 0.0, rate=5.0)
-    pipe, _, windower = make([every, five], live=False, policy="block", n=100)
+    pipe, _, _ = make([every, five], live=False, policy="block", n=100)
     asyncio.run(pipe.run())
     assert len(every.seen) == 100
     assert five.seen == list(range(0, 100, 5))  # 25 fps sampled 5 times per second
