@@ -122,6 +122,43 @@ def test_rolling_frechet_equals_batch_on_window() -> None:
         assert r.value == pytest.approx(frechet_distance_from_features(tx, ty), rel=1e-12)
 
 
+@pytest.mark.parametrize("offset", [0.0, 1e3])
+def test_rolling_frechet_through_buffer_compaction(offset: float) -> None:
+    # 300 clips at uneven rates on both sides: the buffers (capacity 64) compact and grow many times.
+    rng = np.random.default_rng(26)
+    d = 16
+    f = RollingFrechet(d, size=40)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for i in range(300):
+        if i % 2 == 0 or i > 200:
+            xs.append(offset + rng.normal(size=d))
+            f.update(x=xs[-1])
+        ys.append(offset + rng.normal(0.5, 1.0, size=(2, d)) if i % 3 == 0 else rng.normal(offset, 2.0, size=(1, d)))
+        f.update(y=ys[-1])
+        tx, ty = np.array(xs[-40:]), np.concatenate(ys)[-40:]
+        assert (f.n_x, f.n_y) == (len(tx), len(ty))
+        if min(len(tx), len(ty)) < 2:
+            continue
+        r = f.result()
+        assert r is not None
+        ref = frechet_distance_from_features(tx, ty)
+        # Double-centring the shifted cross-Gram loses ~eps·(offset/spread)² relative.
+        assert r.value == pytest.approx(ref, rel=1e-9 if offset == 0 else 1e-6)
+    np.testing.assert_allclose(f.features("x"), np.array(xs[-40:]), rtol=1e-12)
+
+
+def test_rolling_frechet_many_clips_uses_covariance_route() -> None:
+    rng = np.random.default_rng(27)
+    d = 8
+    f = RollingFrechet(d)
+    x, y = rng.normal(size=(30, d)), rng.normal(1.0, 1.0, size=(25, d))
+    f.update(x=x, y=y)
+    r = f.result()
+    assert r is not None and r.method == "covariance" and not r.low_n
+    assert r.value == pytest.approx(frechet_sqrtm_ref(x.mean(0), _cov(x), y.mean(0), _cov(y)), rel=1e-9)
+
+
 def test_errors() -> None:
     with pytest.raises(UsageError):
         frechet_distance(np.zeros(3), np.eye(3), np.zeros(4), np.eye(4))
