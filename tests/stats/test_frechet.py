@@ -22,7 +22,6 @@ def _cov(x: np.ndarray) -> np.ndarray:
     return np.cov(x, rowvar=False)
 
 
-@pytest.mark.slow
 def test_identity_covariances_in_2048_d_give_exactly_2048() -> None:
     d = 2048
     r = frechet_result(np.zeros(d), np.eye(d), np.ones(d), np.eye(d))

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streameval.errors import InputError, UsageError
-from streameval.stats import Count, Mean, Rate, Rolling, Std, TimeRolling, Var, json_result
+from streameval.stats import Count, Mean, Rate, Rolling, Std, TimeRolling, Var, json_result, json_safe
 
 REL = 1e-9  # Welford vs numpy's two-pass/pairwise sums on O(100) values: agreement to ~1e-13 seen.
 
@@ -163,3 +163,18 @@ def test_window_of_n_equals_batch_on_last_n(data: list[float], size: int) -> Non
     tail = np.array(data[-size:])
     scale = float(np.abs(data).max())
     assert w.get() == pytest.approx(tail.var(), rel=1e-6, abs=1e-9 * scale**2)
+
+
+def test_json_safe_never_emits_nan() -> None:
+    assert json_safe(float("nan")) == {"value": None, "reason": "undefined"}
+    assert json_safe(2.5, "ignored") == {"value": 2.5, "reason": None}
+    out = json_safe(np.array([1.0, np.nan, np.inf]), [None, "constant series", None])
+    assert out == {"value": [1.0, None, None], "reason": [None, "constant series", "undefined"]}
+
+
+def test_window_refuses_merge_and_revert() -> None:
+    w = Rolling(Mean(), 3)
+    with pytest.raises(AttributeError):
+        w.merge(Mean())
+    with pytest.raises(AttributeError):
+        w.revert(1.0)
