@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from streameval.stats.base import Statistic
 from streameval.stats.bivariate import CCC, RMSE, PearsonCorr
-from streameval.stats.feature_window import FeatureWindow, RollingFrechet
 from streameval.stats.frechet import (
     FrechetResult,
     frechet_distance,
@@ -17,6 +16,7 @@ from streameval.stats.frechet import (
 from streameval.stats.gaussian import GaussianStats
 from streameval.stats.results import json_float, json_result, json_safe
 from streameval.stats.rolling import Rolling, TimeRolling, Windowed
+from streameval.stats.rolling_frechet import RollingFrechet
 from streameval.stats.univariate import Count, Mean, Rate, Std, Var
 from streameval.stats.vector import (
     PairedMoments,
@@ -33,7 +33,6 @@ __all__ = [
     "CCC",
     "RMSE",
     "Count",
-    "FeatureWindow",
     "FrechetResult",
     "GaussianStats",
     "Mean",

@@ -29,6 +29,22 @@ def vector(x: Any, k: int, name: str) -> NDArray[np.float64]:
     return a
 
 
+def paired_rows(x: Any, y: Any, k: int) -> NDArray[np.float64]:
+    """Rows [x, y, x - y] of a (3, k) float64 array, for :class:`~streameval.stats.moments.StackedPairs`."""
+    xa = np.asarray(x, dtype=np.float64)
+    ya = np.asarray(y, dtype=np.float64)
+    if xa.shape != (k,) or ya.shape != (k,):
+        raise UsageError(f"x and y must have shape ({k},), got {xa.shape} and {ya.shape}")
+    z = np.empty((3, k))
+    z[0] = xa
+    z[1] = ya
+    np.subtract(xa, ya, out=z[2])
+    # x - y is finite exactly when both are (barring overflow near 1e308), so one check covers both.
+    if not np.isfinite(z[2]).all():
+        raise InputError(f"x and y must be finite, got x={xa.tolist()!r}, y={ya.tolist()!r}")
+    return z
+
+
 def matrix(x: Any, d: int, name: str) -> NDArray[np.float64]:
     """``x`` as a finite float64 array of shape (m, d); a single row (d,) becomes (1, d)."""
     a = np.asarray(x, dtype=np.float64)

@@ -80,7 +80,7 @@ def _finish(
     return FrechetResult(0.0 if clamped else raw, low_n, clamped, raw, dim, n1, n2, method)
 
 
-def _mean_term(mu1: Vec, mu2: Vec) -> float:
+def mean_term(mu1: Vec, mu2: Vec) -> float:
     diff = mu1 - mu2
     return float(diff @ diff)
 
@@ -100,10 +100,10 @@ def frechet_result(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: Ar
     for name, a in (("mu1", m1), ("mu2", m2), ("sigma1", s1), ("sigma2", s2)):
         if not np.isfinite(a).all():
             raise InputError(f"{name} must be finite")
-    return _from_cov(m1, (s1 + s1.T) * 0.5, m2, (s2 + s2.T) * 0.5, n1=None, n2=None)
+    return from_cov(m1, (s1 + s1.T) * 0.5, m2, (s2 + s2.T) * 0.5, n1=None, n2=None)
 
 
-def _from_cov(m1: Vec, s1: Mat, m2: Vec, s2: Mat, *, n1: int | None, n2: int | None) -> FrechetResult:
+def from_cov(m1: Vec, s1: Mat, m2: Vec, s2: Mat, *, n1: int | None, n2: int | None) -> FrechetResult:
     d = m1.shape[0]
     try:
         w, u = scipy.linalg.eigh(s1, check_finite=False)
@@ -119,7 +119,7 @@ def _from_cov(m1: Vec, s1: Mat, m2: Vec, s2: Mat, *, n1: int | None, n2: int | N
         raise InputError(f"eigendecomposition for the Fréchet distance failed: {exc}") from exc
     tr1 = math.fsum(np.maximum(w, 0.0).tolist())
     tr2 = math.fsum(np.diag(s2).tolist())
-    return _finish(_mean_term(m1, m2), tr1, tr2, tr_sqrt, dim=d, n1=n1, n2=n2, method="covariance")
+    return _finish(mean_term(m1, m2), tr1, tr2, tr_sqrt, dim=d, n1=n1, n2=n2, method="covariance")
 
 
 def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike) -> float:
@@ -150,14 +150,22 @@ def frechet_result_from_features(x: ArrayLike, y: ArrayLike) -> FrechetResult:
     mu1, a = _centred(xa)
     mu2, b = _centred(ya)
     if min(n1, n2) > d:
-        return _from_cov(mu1, a.T @ a, mu2, b.T @ b, n1=n1, n2=n2)
+        return from_cov(mu1, a.T @ a, mu2, b.T @ b, n1=n1, n2=n2)
+    return from_cross(mean_term(mu1, mu2), _frob2(a), _frob2(b), a @ b.T, n1=n1, n2=n2, dim=d)
+
+
+def _frob2(a: Mat) -> float:
+    return float(np.einsum("ij,ij->", a, a))
+
+
+def from_cross(mean_term: float, tr1: float, tr2: float, cross: Mat, *, n1: int, n2: int, dim: int) -> FrechetResult:
+    """Fréchet distance from its parts: ||mu1-mu2||², Tr S1, Tr S2 and the scaled centred cross product
+    A Bᵀ (n1×n2, with S1 = AᵀA, S2 = BᵀB), whose nuclear norm is Tr((S1 S2)^(1/2))."""
     try:
-        sv = scipy.linalg.svdvals(a @ b.T, check_finite=False)
+        sv = scipy.linalg.svdvals(cross, check_finite=False)
     except (np.linalg.LinAlgError, ValueError) as exc:
         raise InputError(f"SVD for the Fréchet distance failed: {exc}") from exc
-    tr1 = float(np.einsum("ij,ij->", a, a))
-    tr2 = float(np.einsum("ij,ij->", b, b))
-    return _finish(_mean_term(mu1, mu2), tr1, tr2, math.fsum(sv.tolist()), dim=d, n1=n1, n2=n2, method="features")
+    return _finish(mean_term, tr1, tr2, math.fsum(sv.tolist()), dim=dim, n1=n1, n2=n2, method="features")
 
 
 def frechet_distance_from_features(x: ArrayLike, y: ArrayLike) -> float:
@@ -174,4 +182,4 @@ def frechet_result_from_stats(a: object, b: object) -> FrechetResult:
     ga, gb = a.get(), b.get()
     if ga is None or gb is None:
         raise InputError(f"the Fréchet distance needs at least 2 samples per side, got {a.n} and {b.n}")
-    return _from_cov(ga[0], ga[1], gb[0], gb[1], n1=a.n, n2=b.n)
+    return from_cov(ga[0], ga[1], gb[0], gb[1], n1=a.n, n2=b.n)

@@ -56,7 +56,8 @@ class _Window(Generic[R]):
     def __getattr__(self, name: str) -> Any:
         # Forward reason/reasons/pearson()/... to the inner statistic; private names are never forwarded,
         # which also keeps unpickling (before _stat exists) from recursing.
-        if name.startswith("_"):
+        if name.startswith("_") or name in ("merge", "revert"):
+            # merge/revert on the inner statistic would desynchronise it from the stored observations.
             raise AttributeError(name)
         return getattr(self._stat, name)
 

@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from streameval.errors import UsageError
 from streameval.stats import paired, results
-from streameval.stats._check import positive_int, same_kind, vector
+from streameval.stats._check import paired_rows, positive_int, same_kind, vector
 from streameval.stats.moments import (
     MomentState,
     PairState,
@@ -24,9 +24,11 @@ from streameval.stats.moments import (
     moments_add,
     moments_merge,
     moments_remove,
-    paired_add,
-    paired_merge,
-    paired_remove,
+    stacked_add,
+    stacked_as_pairs,
+    stacked_merge,
+    stacked_remove,
+    stacked_zero,
 )
 from streameval.stats.univariate import _Base
 
@@ -128,42 +130,41 @@ class _PairedVec(_VecBase):
 
     @property
     def n(self) -> int:
-        return self._s.n
+        return self._z.n
 
     @property
     def state(self) -> PairState[Vec]:
-        """The underlying moments (immutable snapshot)."""
-        return self._s
+        """The moments as a :class:`PairState` (a snapshot derived from the stacked form)."""
+        return stacked_as_pairs(self._z)
 
     def reset(self) -> None:
-        z = np.zeros(self.k)
-        self._s: PairState[Vec] = PairState(0, z, z, z, z, z, z, z, z)
+        self._z = stacked_zero(self.k)
 
     def update(self, x: ArrayLike, y: ArrayLike) -> None:
-        self._s = paired_add(self._s, vector(x, self.k, "x"), vector(y, self.k, "y"))
+        self._z = stacked_add(self._z, paired_rows(x, y, self.k))
 
     def revert(self, x: ArrayLike, y: ArrayLike) -> None:
-        self._check_revert(self._s.n)
-        self._s = paired_remove(self._s, vector(x, self.k, "x"), vector(y, self.k, "y"))
+        self._check_revert(self._z.n)
+        self._z = stacked_remove(self._z, paired_rows(x, y, self.k))
 
     def merge(self, other: Self) -> None:
         same_kind(self, other, type(self).__name__)
-        self._s = paired_merge(self._s, other._s)
+        self._z = stacked_merge(self._z, other._z)
 
     def pearson(self) -> VecResult:
-        return VecResult(*paired.pearson_vec(self._s))
+        return VecResult(*paired.pearson_vec(self.state))
 
     def rmse(self) -> VecResult:
-        return VecResult(*paired.rmse_vec(self._s))
+        return VecResult(*paired.rmse_vec(self.state))
 
     def ccc(self) -> VecResult:
-        return VecResult(*paired.ccc_vec(self._s))
+        return VecResult(*paired.ccc_vec(self.state))
 
     def mean_x(self) -> Vec:
-        return np.full(self.k, np.nan) if self._s.n == 0 else self._s.mx.copy()
+        return np.full(self.k, np.nan) if self._z.n == 0 else self._z.mean[0].copy()
 
     def mean_y(self) -> Vec:
-        return np.full(self.k, np.nan) if self._s.n == 0 else self._s.my.copy()
+        return np.full(self.k, np.nan) if self._z.n == 0 else self._z.mean[1].copy()
 
 
 class PairedMoments(_PairedVec):
