@@ -39,7 +39,7 @@ async def _collect(source: VideoSource, *, delay: float = 0.0, limit: float = 30
 def test_udp_stream_then_sender_stops_counts_stall_and_gives_up() -> None:
     port = free_port(socket.SOCK_DGRAM)
     sender = UdpSender(port, [(mpegts_bytes(25, fps=FPS), 1.0, 0.0)])
-    source = open_source(f"udp://127.0.0.1:{port}", read_timeout=0.5, base_backoff=0.05, max_backoff=0.1, max_retries=2)
+    source = open_source(f"udp://127.0.0.1:{port}", read_timeout=1.0, base_backoff=0.05, max_backoff=0.1, max_retries=2)
 
     async def main() -> tuple[list[Frame], float]:
         task = asyncio.create_task(_collect(source, limit=20))
@@ -56,10 +56,13 @@ def test_udp_stream_then_sender_stops_counts_stall_and_gives_up() -> None:
     stats = source.stats
     assert source.live and source.info is not None and source.info.codec == "mpeg2video"
     # The decoder syncs on the first keyframe (GOP 5) so a few leading frames may be lost, none after.
+    # A slow wake-up of the consumer may cost counted drops (live policy), but no frame goes missing unseen.
     indices = [decode_index(f.image) for f in frames]
-    assert len(frames) >= 15
-    assert indices == list(range(indices[0], indices[0] + len(frames)))
-    assert [round(f.pts * FPS) for f in frames] == [i - indices[0] for i in indices]
+    assert len(frames) >= 10
+    first_decoded = indices[-1] - stats.frames_decoded + 1
+    assert first_decoded >= 0 and indices == sorted(set(indices)) and indices[0] >= first_decoded
+    assert stats.frames_decoded == len(frames) + stats.frames_dropped
+    assert [round(f.pts * FPS) for f in frames] == [i - first_decoded for i in indices]
     assert stats.stalls >= 1  # the silent socket timed out instead of hanging
     assert stats.reconnects == 2  # max_retries reopen attempts after the stall, then it gives up
     assert stats.end_reason == "gave_up"
@@ -97,7 +100,7 @@ def test_tcp_reconnects_after_eof_with_continuous_pts() -> None:
 def test_slow_consumer_of_live_stream_drops_oldest_and_stays_bounded() -> None:
     port = free_port(socket.SOCK_DGRAM)
     sender = UdpSender(port, [(mpegts_bytes(40, fps=FPS), 1.6, 0.0)])
-    source = open_source(f"udp://127.0.0.1:{port}", read_timeout=0.5, queue_size=3, max_retries=0)
+    source = open_source(f"udp://127.0.0.1:{port}", read_timeout=1.0, queue_size=3, max_retries=0)
 
     async def main() -> tuple[list[Frame], int]:
         task = asyncio.create_task(_collect(source, delay=0.2, limit=20))
