@@ -162,3 +162,15 @@ def test_unreachable_url_in_live_mode_retries_then_raises() -> None:
     stats: SourceStats = source.stats
     assert stats.reconnects == 3 and stats.errors == 4
     assert stats.end_reason == "gave_up"
+
+
+def test_give_up_after_bounds_retry_time() -> None:
+    port = free_port(socket.SOCK_STREAM)  # refused at once: only the backoff waits take time
+    source = open_source(f"tcp://127.0.0.1:{port}", base_backoff=0.1, max_backoff=0.1, give_up_after=0.5)
+    start = time.monotonic()
+    with pytest.raises(InputError, match="no video frames"):
+        asyncio.run(_collect(source, limit=10))
+    elapsed = time.monotonic() - start
+    assert 0.5 <= elapsed < 3.0
+    # Attempts at t = 0, 0.1, 0.2, ... until 0.5 s have passed: about five reopen attempts.
+    assert 3 <= source.stats.reconnects <= 6 and source.stats.end_reason == "gave_up"
