@@ -9,7 +9,7 @@ from typing import Literal
 SourceKind = Literal["file", "url", "device", "pipe"]
 
 # Protocols FFmpeg reaches over the network; every one of them is a live source by default.
-NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp", "hls"})
+NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp"})
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 _V4L2_DEVICE = re.compile(r"^/dev/video\d+$")
 

@@ -27,12 +27,12 @@ def backoff_delay(attempt: int, *, base: float, maximum: float) -> float:
 
 
 def continued_offset(raw_pts: float, last_pts: float, elapsed: float, frame_interval: float) -> float:
-    """Offset that maps a new segment's first ``raw_pts`` right after ``last_pts``, ``elapsed`` seconds later.
+    """Offset (``pts = raw - offset``) that puts a new segment's first ``raw_pts`` ``elapsed`` s after ``last_pts``.
 
     Used after a reconnect or a timestamp discontinuity: stream time advances by the wall time that passed
     (at least one frame interval), so windows downstream see the outage as time without frames.
     """
-    return last_pts + max(elapsed, frame_interval) - raw_pts
+    return raw_pts - (last_pts + max(elapsed, frame_interval))
 
 
 class Timeline:

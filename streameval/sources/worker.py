@@ -135,7 +135,7 @@ class DecodeWorker:
                 container, stream, info = self._open()
             except InputError as exc:
                 self._stats.error(str(exc))
-                log.warning("%s: %s", self.spec.spec, exc)
+                log.warning("%s", exc)
             else:
                 before = self._index
                 try:
@@ -176,6 +176,8 @@ class DecodeWorker:
             for packet in container.demux(stream):
                 if self.stop.is_set():
                     return "closed"
+                if packet.is_corrupt:  # the demuxer saw damage (e.g. MPEG-TS continuity errors)
+                    self._stats.error("corrupt packet")
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError as exc:  # a damaged packet: count it, keep going

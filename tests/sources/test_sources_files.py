@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -126,3 +129,36 @@ def test_cancellation_closes_source(videos: dict[str, Path]) -> None:
     source = asyncio.run(cancelled())
     assert source._thread is not None and not source._thread.is_alive()
     assert source.stats.end_reason == "closed"
+
+
+_PIPE_READER = """
+import asyncio, sys
+from streameval.sources import open_source
+from tests.videos import decode_index
+
+async def main():
+    source = open_source("-", live=False)
+    async with source:
+        indices = [decode_index(frame.image) async for frame in source]
+    print(source.spec.kind, source.stats.end_reason, indices)
+
+asyncio.run(main())
+"""
+
+
+def test_stdin_pipe(videos: dict[str, Path]) -> None:
+    # "-" reads a stream from stdin (here an MPEG-TS file piped into a child interpreter).
+    root = Path(__file__).resolve().parents[2]
+    with open(videos["mpeg2_ts_25"], "rb") as stdin:
+        done = subprocess.run(
+            [sys.executable, "-c", _PIPE_READER],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"pipe eof {list(range(25))}"
