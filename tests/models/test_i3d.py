@@ -9,6 +9,7 @@ import pytest
 import scipy.ndimage as ndimage
 
 from streameval.errors import InputError, ModelError
+from streameval.models.base import VideoFeatureExtractor
 from streameval.models.i3d import I3DFeatureExtractor, prepare_clip, resize_bilinear
 
 
@@ -90,7 +91,9 @@ def fake_i3d(tmp_path: Path) -> Path:
 def test_extractor_runs_and_returns_named_float32_features(fake_i3d: Path) -> None:
     pytest.importorskip("onnxruntime")
     clips = np.random.default_rng(3).uniform(-1, 1, (2, 16, 224, 224, 3)).astype(np.float32)
-    out = I3DFeatureExtractor(fake_i3d, device="cpu", threads=1).features(clips)
+    extractor = I3DFeatureExtractor(fake_i3d, device="cpu", threads=1)
+    assert isinstance(extractor, VideoFeatureExtractor)
+    out = extractor.features(clips)
     means = clips.reshape(2, -1).astype(np.float64).mean(axis=1)
     np.testing.assert_allclose(out["pool"], np.repeat(means[:, None], 1024, axis=1), atol=1e-6)
     np.testing.assert_allclose(out["logits"], np.repeat(means[:, None], 400, axis=1), atol=1e-6)

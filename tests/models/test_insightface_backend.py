@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from streameval.errors import InputError, ModelError
-from streameval.models.base import Detection
+from streameval.models.base import Detection, Embedder, FaceDetector
 
 pytest.importorskip("insightface")
 pytest.importorskip("onnxruntime")
@@ -96,6 +96,7 @@ def scrfd_path(tmp_path: Path) -> Path:
 
 def test_detector_decodes_known_boxes_and_keypoints(scrfd_path: Path) -> None:
     detector = InsightFaceDetector(scrfd_path, device="cpu")
+    assert isinstance(detector, FaceDetector)
     red = np.zeros((320, 320, 3), np.uint8)
     red[..., 0] = 255
     faces = detector.detect(red)
@@ -182,6 +183,7 @@ def _face_points(angle_deg: float, scale: float, shift: tuple[float, float]) -> 
 def test_embedding_is_the_known_linear_map_of_the_aligned_face(arcface: tuple[Path, np.ndarray, np.ndarray]) -> None:
     path, weight, bias = arcface
     embedder = ArcFaceEmbedder(path, device="cpu")
+    assert isinstance(embedder, Embedder)
     image = np.round(_ramp_image()).astype(np.uint8)
     points = _face_points(12.0, 1.5, (60.0, 40.0))
     detection = Detection(box=(0, 0, 1, 1), score=1.0, keypoints=points.astype(np.float32))
