@@ -13,9 +13,11 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +47,20 @@ def port_open(port: int) -> bool:
 class Mosquitto:
     """One broker on a fixed loopback port; ``stop``/``start`` again reuse the port and the persistence file."""
 
-    def __init__(self, binary: str, workdir: Path, port: int, *, password_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        binary: str,
+        workdir: Path,
+        port: int,
+        *,
+        password_file: Path | None = None,
+        listener_options: Sequence[str] = (),
+    ) -> None:
         self.binary = binary
         self.workdir = workdir
         self.port = port
         self.password_file = password_file
+        self.listener_options = list(listener_options)
         self.process: subprocess.Popen[bytes] | None = None
         self.log = workdir / "mosquitto.log"
 
@@ -60,6 +71,7 @@ class Mosquitto:
     def _config(self) -> Path:
         lines = [
             f"listener {self.port} {HOST}",
+            *self.listener_options,
             "persistence true",  # sessions and retained messages survive a restart
             f"persistence_location {self.workdir}/",
             "log_type all",
@@ -101,7 +113,9 @@ class Mosquitto:
         self.process = None
 
 
-def _broker(tmp_path: Path, password_file: Path | None = None) -> Iterator[Mosquitto]:
+def _broker(
+    tmp_path: Path, password_file: Path | None = None, listener_options: Sequence[str] = ()
+) -> Iterator[Mosquitto]:
     binary = find_mosquitto()
     if binary is None:
         if os.environ.get("STREAMEVAL_REQUIRE_MOSQUITTO") == "1":
@@ -111,7 +125,7 @@ def _broker(tmp_path: Path, password_file: Path | None = None) -> Iterator[Mosqu
     workdir.mkdir()
     last_error: Exception | None = None
     for _ in range(3):  # another process may grab the free port between probe and bind
-        broker = Mosquitto(binary, workdir, free_port(), password_file=password_file)
+        broker = Mosquitto(binary, workdir, free_port(), password_file=password_file, listener_options=listener_options)
         try:
             broker.start()
         except RuntimeError as exc:
@@ -142,6 +156,56 @@ def mosquitto_auth(tmp_path: Path) -> Iterator[Mosquitto]:
     yield from _broker(tmp_path, password_file)
 
 
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def make_pki(directory: Path) -> Pki:
+    """A throw-away CA with a server certificate for 127.0.0.1 and a client certificate (openssl CLI)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not installed")
+    directory.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def sh(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=directory)
+
+    sh("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=streameval test CA",
+       "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")  # fmt: skip
+    for name, san in (("server", "subjectAltName=IP:127.0.0.1"), ("client", "extendedKeyUsage=clientAuth")):
+        (directory / f"{name}.ext").write_text(f"basicConstraints=CA:FALSE\n{san}\n")
+        sh("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        sh("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+           "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")  # fmt: skip
+    return Pki(
+        ca=directory / "ca.pem",
+        server_cert=directory / "server.pem",
+        server_key=directory / "server.key",
+        client_cert=directory / "client.pem",
+        client_key=directory / "client.key",
+    )
+
+
+@pytest.fixture
+def mosquitto_tls(tmp_path: Path) -> Iterator[tuple[Mosquitto, Pki]]:
+    """A broker that speaks only TLS and requires a client certificate signed by the test CA."""
+    pki = make_pki(tmp_path / "pki")
+    options = [
+        f"cafile {pki.ca}",
+        f"certfile {pki.server_cert}",
+        f"keyfile {pki.server_key}",
+        "require_certificate true",
+    ]
+    for broker in _broker(tmp_path, listener_options=options):
+        yield broker, pki
+
+
 # -- async helpers for tests (aiomqtt is the subscriber) -----------------------------------------------------------
 
 
@@ -157,12 +221,22 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 10.0, what:
 class Subscriber:
     """Collects (topic, decoded JSON, retain flag) from a broker in a background task."""
 
-    def __init__(self, broker: Mosquitto, topic: str, *, identifier: str | None = None, clean: bool = True) -> None:
+    def __init__(
+        self,
+        broker: Mosquitto,
+        topic: str,
+        *,
+        identifier: str | None = None,
+        clean: bool = True,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
         import aiomqtt
 
         self.topic = topic
         self.messages: list[tuple[str, Any, bool]] = []
-        self._client = aiomqtt.Client(HOST, broker.port, identifier=identifier, clean_session=clean, timeout=5)
+        self._client = aiomqtt.Client(
+            HOST, broker.port, identifier=identifier, clean_session=clean, timeout=5, tls_context=tls_context
+        )
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Subscriber:

@@ -30,6 +30,19 @@ __all__ = ["MqttSettings", "MqttSink", "MqttStats", "parse_mqtt_url", "settings_
 
 logger = logging.getLogger(__name__)
 
+
+class _DemoteToDebug(logging.Filter):
+    """paho logs every failed socket read as ERROR; during an outage that repeats on each retry. The sink logs
+    the outage once at WARNING itself, so paho's messages are demoted to DEBUG."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logger.isEnabledFor(logging.DEBUG)
+
+
+_client_logger = logger.getChild("paho")
+_client_logger.addFilter(_DemoteToDebug())
+
 # record type -> topic suffix
 TOPICS: Final[dict[str, str]] = {"metrics": "metrics", "alert": "alerts", "status": "status", "report": "report"}
 _RETAINED: Final = frozenset({"status", "report"})
@@ -60,7 +73,7 @@ def _import_aiomqtt() -> ModuleType:
 
 def _jsonable(value: Any) -> Any:
     """numpy scalars and arrays (or anything with ``item``/``tolist``) as plain Python values."""
-    for method in ("item", "tolist"):
+    for method in ("tolist", "item"):
         convert = getattr(value, method, None)
         if callable(convert):
             return convert()
@@ -219,13 +232,14 @@ class MqttSink:
             keepalive=s.keepalive,
             timeout=s.timeout_s,
             tls_context=self._tls,
-            logger=logger.getChild("client"),
+            logger=_client_logger,
         )
 
     async def _run(self, aiomqtt: ModuleType) -> None:
         loop = asyncio.get_running_loop()
         delay = self.settings.backoff_initial_s
-        while not (self._closing and loop.time() >= self._deadline):
+        # Closing while disconnected: keep trying until the flush deadline, but only if there is something to flush.
+        while not (self._closing and (not self._buffer or loop.time() >= self._deadline)):
             try:
                 async with self._make_client(aiomqtt) as client:
                     self._connected = True
@@ -256,7 +270,7 @@ class MqttSink:
         if first:
             what = "lost connection to" if was_connected else "cannot reach"
             logger.warning(
-                "MQTT %s %s (%s); buffering up to %d records and retrying with backoff up to %.0f s",
+                "MQTT %s %s (%s); buffering up to %d records and retrying with backoff up to %g s",
                 what,
                 self.settings.describe(),
                 self._last_error,

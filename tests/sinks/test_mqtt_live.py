@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -20,11 +21,12 @@ from streameval.alerts import AlertEngine, parse_rules
 from streameval.sinks.base import Sink
 from streameval.sinks.mqtt import MqttSink, parse_mqtt_url
 from tests import mqtt_broker
-from tests.mqtt_broker import HOST, Mosquitto, Subscriber, eventually, free_port
+from tests.mqtt_broker import HOST, Mosquitto, Pki, Subscriber, eventually, free_port
 
 # The broker fixtures live in tests/mqtt_broker.py; re-exported here so pytest finds them.
 mosquitto = mqtt_broker.mosquitto
 mosquitto_auth = mqtt_broker.mosquitto_auth
+mosquitto_tls = mqtt_broker.mosquitto_tls
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -244,5 +246,28 @@ def test_username_and_password(mosquitto_auth: Mosquitto) -> None:
             await eventually(lambda: refused.stats.failures >= 2, what="refused connection attempts")
         assert refused.stats.sent == 0 and refused.stats.abandoned == 1
         assert refused.stats.last_error is not None and "authori" in refused.stats.last_error.lower()
+
+    run(scenario())
+
+
+def test_tls_with_client_certificate(mosquitto_tls: tuple[Mosquitto, Pki]) -> None:
+    broker, pki = mosquitto_tls
+    base = f"mqtts://{HOST}:{broker.port}/test?ca={pki.ca}"
+    trusted = ssl.create_default_context(cafile=str(pki.ca))
+    trusted.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+
+    async def scenario() -> None:
+        async with Subscriber(broker, "test/#", tls_context=trusted) as sub:
+            async with MqttSink(fast(f"{base}&cert={pki.client_cert}&key={pki.client_key}"), stream_id="cam1") as sink:
+                await sink.publish(metrics(0))
+                assert [m["seq"] for m in await sub.wait_for("/metrics", 1)] == [0]
+            # Without a client certificate the broker refuses the handshake: retried, never sent, never raised.
+            # (TLS 1.3 reports the missing certificate after the handshake; the client notices at its timeout.)
+            refused = fast(base, flush_timeout_s=0.3, timeout_s=0.5)
+            async with MqttSink(refused, stream_id="cam2") as anonymous:
+                await anonymous.publish(metrics(0))
+                await eventually(lambda: anonymous.stats.failures >= 2, what="refused TLS handshakes")
+            assert (anonymous.stats.connects, anonymous.stats.sent, anonymous.stats.abandoned) == (0, 0, 1)
+            assert sub.on("cam2/metrics") == []
 
     run(scenario())
