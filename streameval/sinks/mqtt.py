@@ -255,6 +255,8 @@ class MqttSink:
                     await self._session(aiomqtt, client)
                     return
             except Exception as exc:  # the broker must never take the evaluator down: log and retry
+                if not isinstance(exc, aiomqtt.MqttError | OSError):
+                    logger.error("MQTT publisher: unexpected %s; retrying", type(exc).__name__, exc_info=exc)
                 self._on_failure(exc)
             finally:
                 self._connected = False

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from streameval.errors import ConfigError, SinkError, UsageError
+from streameval.errors import ConfigError, MissingExtraError, SinkError, UsageError
 from streameval.sinks.mqtt import MqttSink, encode, parse_mqtt_url, settings_from_config
 from streameval.sinks.mqtt_buffer import DropOldestBuffer, Outgoing
 from streameval.sinks.mqtt_settings import MqttSettings
@@ -141,3 +142,14 @@ def test_sink_validation_and_misuse() -> None:
             assert opened.stats.accepted == 0
 
     asyncio.run(asyncio.wait_for(misuse(), 30))
+
+
+def test_missing_aiomqtt_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "aiomqtt", None)  # makes `import aiomqtt` raise ImportError
+
+    async def enter() -> None:
+        async with MqttSink(MqttSettings(host="127.0.0.1"), stream_id="cam"):
+            pass
+
+    with pytest.raises(MissingExtraError, match=r"streameval\[mqtt\]"):
+        asyncio.run(enter())
