@@ -234,6 +234,7 @@ class Subscriber:
 
         self.topic = topic
         self.messages: list[tuple[str, Any, bool]] = []
+        self.qos: list[int] = []  # delivery QoS of each message: min(publisher's, subscription's 1)
         self._client = aiomqtt.Client(
             HOST, broker.port, identifier=identifier, clean_session=clean, timeout=5, tls_context=tls_context
         )
@@ -263,6 +264,7 @@ class Subscriber:
                 payload = message.payload
                 assert isinstance(payload, bytes | bytearray)
                 self.messages.append((str(message.topic), json.loads(payload), bool(message.retain)))
+                self.qos.append(int(message.qos))
 
     async def sync(self) -> None:
         """A SUBACK round trip: the broker has now processed our earlier PUBACKs (one TCP stream, in order), so a

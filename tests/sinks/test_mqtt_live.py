@@ -93,6 +93,7 @@ def test_records_and_alerts_reach_a_subscriber(mosquitto: Mosquitto) -> None:
             }
             stats = sink.stats
             assert (stats.accepted, stats.sent, stats.dropped, stats.abandoned, stats.connects) == (8, 8, 0, 0, 1)
+            assert set(sub.qos) == {1}
         # A late subscriber gets the retained status and report only.
         async with Subscriber(mosquitto, "test/#") as late:
             await late.wait_for("/report", 1)
@@ -101,6 +102,19 @@ def test_records_and_alerts_reach_a_subscriber(mosquitto: Mosquitto) -> None:
             await asyncio.sleep(0.2)
             assert all(retained for _, _, retained in late.messages)
             assert late.on("/metrics") == [] and late.on("/alerts") == []
+
+    run(scenario())
+
+
+def test_qos_zero_is_honoured(mosquitto: Mosquitto) -> None:
+    async def scenario() -> None:
+        async with Subscriber(mosquitto, "test/#") as sub:
+            async with MqttSink(parse_mqtt_url(mosquitto.url("test?qos=0")), stream_id="cam1") as sink:
+                for seq in range(3):
+                    await sink.publish(metrics(seq))
+                assert [m["seq"] for m in await sub.wait_for("/metrics", 3)] == [0, 1, 2]
+            await sub.wait_for("/status", 2)  # online, then offline at exit
+            assert set(sub.qos) == {0}
 
     run(scenario())
 
