@@ -1,0 +1,1 @@
+"""Per-frame analysis: action units, identity, clip features."""

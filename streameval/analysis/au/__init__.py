@@ -1,0 +1,1 @@
+"""Action units (AU) from face meshes."""
