@@ -20,6 +20,7 @@ from typing import Any
 from streameval import __version__
 from streameval.config import RunConfig, load_config, parse_duration
 from streameval.errors import InputError, MissingExtraError, ModelError, SinkError, StreamevalError, UsageError
+from streameval.models.cli import add_parser as add_models_parser
 from streameval.sinks.base import Record
 
 log = logging.getLogger("streameval")
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
     )
     _add_evaluation_args(replay, live=False)
-    replay.set_defaults(func=_cmd_evaluate, live=False)
+    replay.set_defaults(handler=_cmd_evaluate, live=False)
     run = sub.add_parser(
         "run",
         help="monitor live streams (reconnects, bounded lag, drops counted)",
@@ -135,17 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
     )
     _add_evaluation_args(run, live=True)
-    run.set_defaults(func=_cmd_evaluate, live=True)
-    _add_optional_commands(sub)
+    run.set_defaults(handler=_cmd_evaluate, live=True)
+    add_models_parser(sub)
     return parser
-
-
-def _add_optional_commands(sub: Any) -> None:
-    try:
-        from streameval.models.cli import add_parser as add_models
-    except ImportError:  # the model zoo is part of the package; this only guards partial installs
-        return
-    add_models(sub)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -233,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{exc}\n(see 'streameval --help')\n")
         return EXIT_USAGE
     _setup_logging(args.verbose, args.quiet)
-    if getattr(args, "func", None) is None:
+    if getattr(args, "handler", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     codes: list[tuple[type[BaseException], int]] = [
@@ -244,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (SinkError, EXIT_SINK),
     ]
     try:
-        return int(args.func(args))
+        return int(args.handler(args))
     except StreamevalError as exc:
         sys.stderr.write(f"streameval: error: {exc}\n")
         return next((code for kind, code in codes if isinstance(exc, kind)), EXIT_INTERNAL)
