@@ -49,8 +49,8 @@ def _duration(name: str) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             return parse_duration(text, f"--{name}")
-        except StreamevalError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from exc
+        except StreamevalError:
+            raise argparse.ArgumentTypeError(f"expected a duration like '10s', '500ms' or '2m', got {text!r}") from None
 
     return parse
 
@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
-        sys.stderr.write(f"{exc}\n(see 'streameval --help')\n")
+        sys.stderr.write(f"streameval: error: {exc} (see 'streameval --help')\n")
         return EXIT_USAGE
     _setup_logging(args.verbose, args.quiet)
     if getattr(args, "handler", None) is None:

@@ -97,6 +97,12 @@ class RunConfig:
                 raise ConfigError(f"rate.{name}: must be a positive number of analyses per second, got {value!r}")
         if not self.metrics:
             raise ConfigError("metrics: at least one metric family is needed")
+        from streameval.alerts import parse_rules  # checked now, so a typo fails before any video is opened
+
+        parse_rules(self.alerts)
+        for url in self.sink:
+            if not isinstance(url, str) or not url.startswith(("mqtt://", "mqtts://")):
+                raise ConfigError(f"sink: {url!r} is not a sink URL (supported: mqtt://..., mqtts://...)")
         return self
 
 
@@ -121,7 +127,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "alerts": (list,),
 }
 # Top-level TOML tables that configure metric families (their contents are validated by the family).
-OPTION_SECTIONS = ("pixel", "faces", "identity", "expression", "reality", "models")
+OPTION_SECTIONS = ("pixel", "faces", "identity", "expression", "reality", "models", "mqtt")
 
 
 def config_keys() -> list[str]:

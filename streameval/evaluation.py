@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from streameval import __version__
+from streameval.alerts import AlertEngine, parse_rules
 from streameval.analysis.base import Analyser
 from streameval.config import RunConfig
 from streameval.errors import ConfigError, InputError
@@ -113,7 +115,7 @@ async def evaluate(
         for side, spec in (("source", config.source), ("deid", config.deid)):
             src = open_source(
                 spec,
-                live=config.live or None,
+                live=config.live,  # replay reads even a URL as a finite recording: no reconnects, no drops
                 realtime=config.realtime,
                 read_timeout=config.read_timeout,
                 reconnect=config.reconnect,
@@ -138,8 +140,15 @@ async def evaluate(
         all_sinks: list[Sink] = []
         if config.log is not None:
             all_sinks.append(await stack.enter_async_context(JsonLinesSink(config.log)))
-        for sink in extra_sinks:
+        for sink in [*build_sinks(config), *extra_sinks]:
             all_sinks.append(await stack.enter_async_context(sink))
+        alerts = AlertEngine(parse_rules(config.alerts))
+        alert_log: list[dict[str, Any]] = []
+
+        def follow_up(record: Record) -> list[dict[str, Any]]:
+            events = alerts.evaluate(record) if record.get("type") == "metrics" else []
+            alert_log.extend(events)
+            return events
 
         pipeline = Pipeline(
             source=streams["source"],
@@ -151,6 +160,7 @@ async def evaluate(
             config=PipelineConfig(live=config.live, policy=config.effective_policy, queue_size=config.queue_size),
             extra_health=_source_health(streams),
             on_record=on_record,
+            follow_up=follow_up,
         )
         watcher = None
         if stop is not None:
@@ -165,7 +175,17 @@ async def evaluate(
             if watcher is not None:
                 watcher.cancel()
 
+        at_end = alerts.close()
+        for event in at_end:
+            for sink in all_sinks:
+                await sink.publish(event)
         report = build_report(config, windower, pairer, streams, result, failure, started, tolerance)
+        report["alerts"] = {
+            "rules": [rule.name for rule in alerts.rules],
+            "events": alert_log,
+            "active_at_end": at_end,
+        }
+        report["sinks"] = [{"type": type(s).__name__, **_sink_stats(s)} for s in all_sinks]
         if config.report:
             write_json_atomic(Path(config.report), report)
             log.info("report written to %s", config.report)
@@ -175,6 +195,32 @@ async def evaluate(
             raise failure
         _raise_for_broken_inputs(streams, report)
         return report
+
+
+def build_sinks(config: RunConfig) -> list[Sink]:
+    """The sinks named by ``--sink`` URLs and the ``[mqtt]`` table (the JSON Lines log is added separately)."""
+    sinks: list[Sink] = []
+    table = dict(config.options.get("mqtt", {}))
+    buffer_size = table.pop("buffer_size", 1000)
+    if not isinstance(buffer_size, int) or isinstance(buffer_size, bool) or buffer_size < 1:
+        raise ConfigError(f"mqtt.buffer_size = {buffer_size!r}: must be a positive number of records")
+    urls = list(config.sink)
+    if urls or table:
+        from streameval.sinks.mqtt import MqttSink
+        from streameval.sinks.mqtt_settings import parse_mqtt_url, settings_from_config
+
+        settings = [parse_mqtt_url(url) for url in urls]
+        if table:
+            settings.append(settings_from_config(table))
+        sinks += [MqttSink(s, stream_id=config.stream_id, buffer_size=buffer_size) for s in settings]
+    return sinks
+
+
+def _sink_stats(sink: Sink) -> Any:
+    stats = getattr(sink, "stats", None)
+    if stats is not None and dataclasses.is_dataclass(stats) and not isinstance(stats, type):
+        return dataclasses.asdict(stats)
+    return {"written": getattr(sink, "written", None)}
 
 
 async def _stop_when(stop: asyncio.Event, pipeline: Pipeline) -> None:

@@ -86,6 +86,7 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
         extra_health: Callable[[], dict[str, Any]] | None = None,
         on_record: Callable[[Record], Awaitable[None] | None] | None = None,
+        follow_up: Callable[[Record], list[dict[str, Any]]] | None = None,
     ) -> None:
         self.source = source
         self.deid = deid
@@ -96,6 +97,7 @@ class Pipeline:
         self.clock = clock
         self.extra_health = extra_health
         self.on_record = on_record
+        self.follow_up = follow_up  # records derived from each metrics record (alerts), published right after it
         names = [a.name for a in analysers]
         if len(set(names)) != len(names):
             raise UsageError(f"analyser names must be unique, got {names}")
@@ -244,12 +246,14 @@ class Pipeline:
         for record in records:
             if self.extra_health is not None:
                 record.setdefault("health", {}).update(self.extra_health())
-            for sink in self.sinks:
-                await sink.publish(record)
-            if self.on_record is not None:
-                maybe = self.on_record(record)
-                if maybe is not None:
-                    await maybe
+            derived = self.follow_up(record) if self.follow_up is not None else []
+            for item in (record, *derived):
+                for sink in self.sinks:
+                    await sink.publish(item)
+                if self.on_record is not None:
+                    maybe = self.on_record(item)
+                    if maybe is not None:
+                        await maybe
             self._records += 1
 
     async def _publish_ready(self) -> None:

@@ -55,8 +55,15 @@ class RawDetections:
     scores: F32  # (N,)
 
 
-def decode(regressors: F32, logits: F32, anchors: F32, *, min_score: float = 0.5, input_size: int = INPUT_SIZE,
-           clip: float = 100.0) -> RawDetections:
+def decode(
+    regressors: F32,
+    logits: F32,
+    anchors: F32,
+    *,
+    min_score: float = 0.5,
+    input_size: int = INPUT_SIZE,
+    clip: float = 100.0,
+) -> RawDetections:
     """Turn raw outputs (N, 16) and (N,) or (N, 1) into candidate boxes above ``min_score``."""
     reg = np.asarray(regressors, dtype=np.float32).reshape(len(anchors), -1)
     raw = np.asarray(logits, dtype=np.float64).reshape(len(anchors))
@@ -68,7 +75,7 @@ def decode(regressors: F32, logits: F32, anchors: F32, *, min_score: float = 0.5
     w = reg[:, 2] / input_size
     h = reg[:, 3] / input_size
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    kps = reg[:, 4:4 + 2 * NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2) / input_size + anc[:, None, :]
+    kps = reg[:, 4 : 4 + 2 * NUM_KEYPOINTS].reshape(-1, NUM_KEYPOINTS, 2) / input_size + anc[:, None, :]
     return RawDetections(boxes.astype(np.float32), kps.astype(np.float32), scores.astype(np.float32))
 
 

@@ -49,8 +49,10 @@ def ensure_venv(name: str, requirements: Sequence[str], *, root: Path | None = N
     log.info("creating conversion venv %s with %s (one-off, about 1-2 minutes)", venv, ", ".join(requirements))
     start = time.monotonic()
     _run([sys.executable, "-m", "venv", str(venv)], f"create the venv {venv}")
-    _run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *requirements],
-         f"install {', '.join(requirements)} into {venv}")
+    _run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", *requirements],
+        f"install {', '.join(requirements)} into {venv}",
+    )
     marker.write_text(wanted, encoding="utf-8")  # written last: a half-built venv is rebuilt next time
     log.info("conversion venv ready in %.0f s", time.monotonic() - start)
     return python

@@ -18,17 +18,23 @@ def add_parser(subparsers: Any) -> None:
     Each leaf sets ``handler``: a callable ``(argparse.Namespace) -> int`` (the exit code). Errors from the
     zoo are raised as :class:`~streameval.errors.StreamevalError` subclasses for the main CLI to map.
     """
-    parser = subparsers.add_parser("models", help="build, list and verify the offline model zoo",
-                                   description="Build, list and verify the offline model zoo.")
+    parser = subparsers.add_parser(
+        "models",
+        help="build, list and verify the offline model zoo",
+        description="Build, list and verify the offline model zoo.",
+    )
     parser.set_defaults(handler=lambda _args: _usage(parser))
     sub = parser.add_subparsers(dest="models_command", metavar="{build,list,verify}")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--models-dir", default=None,
-                       help="models directory (default: $STREAMEVAL_MODELS, ./models with a manifest, "
-                            "else the user cache)")
-        p.add_argument("--only", nargs="+", metavar="NAME", default=None,
-                       help=f"only these models ({', '.join(zoo.registry())})")
+        p.add_argument(
+            "--models-dir",
+            default=None,
+            help="models directory (default: $STREAMEVAL_MODELS, ./models with a manifest, else the user cache)",
+        )
+        p.add_argument(
+            "--only", nargs="+", metavar="NAME", default=None, help=f"only these models ({', '.join(zoo.registry())})"
+        )
 
     build = sub.add_parser("build", help="fetch source packages from the registry, convert, write the manifest")
     common(build)
@@ -65,8 +71,9 @@ def run_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     out.write(f"models directory: {target}\n")
     for s in zoo.verify(target, args.only):
         state = "ok" if s.ok else "; ".join(s.problems)
-        out.write(f"{s.name:<15} {state}\n    files: {', '.join(s.files)}\n    source: {s.source}\n"
-                  f"    licence: {s.licence}\n")
+        out.write(
+            f"{s.name:<15} {state}\n    files: {', '.join(s.files)}\n    source: {s.source}\n    licence: {s.licence}\n"
+        )
     return EXIT_OK
 
 
@@ -81,8 +88,10 @@ def run_verify(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if bad:
         names = " ".join(s.name for s in bad)
         hint = f" --models-dir {target}" if args.models_dir else ""
-        out.write(f"{len(bad)} model(s) in {target} failed verification. Rebuild them from the registry "
-                  f"packages with: streameval models build --force --only {names}{hint}\n")
+        out.write(
+            f"{len(bad)} model(s) in {target} failed verification. Rebuild them from the registry "
+            f"packages with: streameval models build --force --only {names}{hint}\n"
+        )
         return EXIT_PROBLEMS
     out.write(f"all {len(statuses)} model(s) in {target} verified\n")
     return EXIT_OK

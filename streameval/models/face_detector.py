@@ -47,8 +47,15 @@ class BlazeFaceDetector:
 
     name = "blazeface_short_range"
 
-    def __init__(self, session: Any, *, min_score: float = 0.5, iou_threshold: float = 0.3, tiles: int = 1,
-                 min_face_fraction: float = 0.0) -> None:
+    def __init__(
+        self,
+        session: Any,
+        *,
+        min_score: float = 0.5,
+        iou_threshold: float = 0.3,
+        tiles: int = 1,
+        min_face_fraction: float = 0.0,
+    ) -> None:
         if not 0.0 < min_score < 1.0:
             raise ValueError(f"min_score must be in (0, 1), got {min_score!r}")
         if tiles < 1:
@@ -91,11 +98,14 @@ class BlazeFaceDetector:
         for ty in range(self.tiles if h > side else 1):
             for tx in range(self.tiles if w > side else 1):
                 x0, y0 = min(tx * step_x, max(0, w - side)), min(ty * step_y, max(0, h - side))
-                tile = np.ascontiguousarray(image[y0:y0 + side, x0:x0 + side])
+                tile = np.ascontiguousarray(image[y0 : y0 + side, x0 : x0 + side])
                 raw = self._candidates(tile)
                 shift = np.array([x0, y0], np.float32)
-                parts.append(blazeface.RawDetections(
-                    (raw.boxes.reshape(-1, 2, 2) + shift).reshape(-1, 4), raw.keypoints + shift, raw.scores))
+                parts.append(
+                    blazeface.RawDetections(
+                        (raw.boxes.reshape(-1, 2, 2) + shift).reshape(-1, 4), raw.keypoints + shift, raw.scores
+                    )
+                )
         return blazeface.RawDetections(
             np.concatenate([p.boxes for p in parts]).reshape(-1, 4),
             np.concatenate([p.keypoints for p in parts]).reshape(-1, blazeface.NUM_KEYPOINTS, 2),

@@ -13,16 +13,23 @@ from streameval.models.zoo import DLIB_RESNET, FACE_DETECTOR, FACE_MESH, model_f
 PathLike = str | os.PathLike[str]
 
 
-def load_detector(models_dir: PathLike | None = None, device: str = "auto", *, min_score: float = 0.6,
-                  tiles: int = 1, threads: int | None = None) -> BlazeFaceDetector:
+def load_detector(
+    models_dir: PathLike | None = None,
+    device: str = "auto",
+    *,
+    min_score: float = 0.6,
+    tiles: int = 1,
+    threads: int | None = None,
+) -> BlazeFaceDetector:
     """BlazeFace short-range. ``min_score`` 0.6 (MediaPipe uses 0.5) keeps face-free test videos clean;
     ``tiles`` > 1 adds a tiled second pass for small faces on frames where the first pass found none."""
     path = model_file(FACE_DETECTOR.name, FACE_DETECTOR.files[0], models_dir)
     return BlazeFaceDetector(create_session(path, device=device, threads=threads), min_score=min_score, tiles=tiles)
 
 
-def load_landmarker(models_dir: PathLike | None = None, device: str = "auto", *,
-                    threads: int | None = None) -> FaceMeshLandmarker:
+def load_landmarker(
+    models_dir: PathLike | None = None, device: str = "auto", *, threads: int | None = None
+) -> FaceMeshLandmarker:
     """MediaPipe 468-point face mesh."""
     path = model_file(FACE_MESH.name, FACE_MESH.files[0], models_dir)
     return FaceMeshLandmarker(create_session(path, device=device, threads=threads))

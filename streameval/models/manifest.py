@@ -41,8 +41,9 @@ def read_manifest(models_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot read {path}: {exc}; delete it and run `streameval models build`") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("models"), dict):
-        raise ModelError(f"{path} is not a streameval manifest (format {FORMAT}); delete it and run "
-                         "`streameval models build`")
+        raise ModelError(
+            f"{path} is not a streameval manifest (format {FORMAT}); delete it and run `streameval models build`"
+        )
     models: dict[str, Any] = data["models"]
     return models
 
@@ -81,6 +82,8 @@ def file_problems(models_dir: Path, entry: dict[str, Any]) -> list[str]:
             continue
         actual = sha256_file(path)
         if actual != meta["sha256"]:
-            problems.append(f"{name}: sha256 {actual[:12]}... does not match the manifest's {meta['sha256'][:12]}... "
-                            "(corrupted or substituted)")
+            problems.append(
+                f"{name}: sha256 {actual[:12]}... does not match the manifest's {meta['sha256'][:12]}... "
+                "(corrupted or substituted)"
+            )
     return problems

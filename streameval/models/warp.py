@@ -77,8 +77,10 @@ def rotated_crop_matrix(centre: tuple[float, float], side: float, angle: float, 
     cx, cy = centre
     # p = centre + R @ ((q - size/2) * k)
     return np.array(
-        [[c * k, -s * k, cx - (c * size / 2 - s * size / 2) * k],
-         [s * k, c * k, cy - (s * size / 2 + c * size / 2) * k]],
+        [
+            [c * k, -s * k, cx - (c * size / 2 - s * size / 2) * k],
+            [s * k, c * k, cy - (s * size / 2 + c * size / 2) * k],
+        ],
         dtype=np.float64,
     )
 

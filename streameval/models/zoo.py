@@ -51,8 +51,9 @@ class ModelSpec:
     def entry(self, models_dir: Path, seconds: float) -> dict[str, Any]:
         package, version = self.source.split("==", 1)
         return {
-            "files": {f: {"sha256": sha256_file(models_dir / f), "bytes": (models_dir / f).stat().st_size}
-                      for f in self.files},
+            "files": {
+                f: {"sha256": sha256_file(models_dir / f), "bytes": (models_dir / f).stat().st_size} for f in self.files
+            },
             "source": {"package": package, "version": version, "members": list(self.source_members)},
             "licence": self.licence,
             "signature": dict(self.signature),
@@ -74,9 +75,11 @@ FACE_DETECTOR = ModelSpec(
     conversion=_TF2ONNX,
     description="MediaPipe BlazeFace short-range face detector",
     build=builders.build_face_detector,
-    signature={"inputs": {"input": [1, 128, 128, 3]},
-               "outputs": {"regressors": [1, 896, 16], "classificators": [1, 896, 1]},
-               "input_range": "RGB float32 in [-1, 1], letterboxed"},
+    signature={
+        "inputs": {"input": [1, 128, 128, 3]},
+        "outputs": {"regressors": [1, 896, 16], "classificators": [1, 896, 1]},
+        "input_range": "RGB float32 in [-1, 1], letterboxed",
+    },
 )
 
 FACE_MESH = ModelSpec(
@@ -88,9 +91,11 @@ FACE_MESH = ModelSpec(
     conversion=_TF2ONNX,
     description="MediaPipe face mesh, 468 landmarks",
     build=builders.build_face_mesh,
-    signature={"inputs": {"input_1": [1, 192, 192, 3]},
-               "outputs": {"conv2d_21": [1, 1, 1, 1404], "conv2d_31": [1, 1, 1, 1]},
-               "input_range": "RGB float32 in [0, 1], rotated square crop"},
+    signature={
+        "inputs": {"input_1": [1, 192, 192, 3]},
+        "outputs": {"conv2d_21": [1, 1, 1, 1404], "conv2d_31": [1, 1, 1, 1]},
+        "input_range": "RGB float32 in [0, 1], rotated square crop",
+    },
 )
 
 DLIB_RESNET = ModelSpec(
@@ -102,8 +107,12 @@ DLIB_RESNET = ModelSpec(
     conversion="none: dlib reads the .dat files directly (copied out of the sdist)",
     description="dlib ResNet 128-d face descriptor and its 5-point alignment predictor",
     build=builders.build_dlib,
-    signature={"inputs": {"face chip": [150, 150, 3]}, "outputs": {"descriptor": [128]},
-               "metric": "euclidean", "threshold": 0.6},
+    signature={
+        "inputs": {"face chip": [150, 150, 3]},
+        "outputs": {"descriptor": [128]},
+        "metric": "euclidean",
+        "threshold": 0.6,
+    },
 )
 
 
@@ -182,8 +191,13 @@ class BuildResult:
     seconds: float
 
 
-def build(models_dir: Path | None = None, names: Iterable[str] | None = None, *, force: bool = False,
-          workdir: Path | None = None) -> list[BuildResult]:
+def build(
+    models_dir: Path | None = None,
+    names: Iterable[str] | None = None,
+    *,
+    force: bool = False,
+    workdir: Path | None = None,
+) -> list[BuildResult]:
     """Build every selected model whose files are missing or fail verification (all of them with ``force``)."""
     target = resolve_models_dir(models_dir)
     target.mkdir(parents=True, exist_ok=True)
@@ -231,18 +245,22 @@ def verify(models_dir: Path | None = None, names: Iterable[str] | None = None) -
     """Check every selected model's files against the manifest's sha256 sums."""
     target = resolve_models_dir(models_dir)
     manifest = read_manifest(target)
-    return [Status(s.name, not (p := _spec_ok(s, target, manifest)), tuple(p), s.files, s.licence, s.source)
-            for s in _select(names)]
+    return [
+        Status(s.name, not (p := _spec_ok(s, target, manifest)), tuple(p), s.files, s.licence, s.source)
+        for s in _select(names)
+    ]
 
 
-def model_file(spec_name: str, file: str, models_dir: str | os.PathLike[str] | None = None,
-               *, check_hash: bool = True) -> Path:
+def model_file(
+    spec_name: str, file: str, models_dir: str | os.PathLike[str] | None = None, *, check_hash: bool = True
+) -> Path:
     """Path of one built model file; ModelError saying what to do when it is missing or does not verify."""
     target = resolve_models_dir(models_dir)
     path = target / file
     if not path.is_file():
-        raise ModelError(f"model file {path} is missing: {BUILD_HINT}"
-                         + ("" if models_dir is None else f" --models-dir {target}"))
+        raise ModelError(
+            f"model file {path} is missing: {BUILD_HINT}" + ("" if models_dir is None else f" --models-dir {target}")
+        )
     if check_hash:
         entry = read_manifest(target).get(spec_name)
         if entry is None:

@@ -43,7 +43,8 @@ def face_recognition(models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     stub.pose_predictor_five_point_model_location = lambda: shape5  # type: ignore[attr-defined]
     stub.cnn_face_detector_model_location = lambda: str(cnn)  # type: ignore[attr-defined]
     stub.face_recognition_model_location = (  # type: ignore[attr-defined]
-        lambda: str(models_dir / "dlib_face_recognition_resnet_model_v1.dat"))
+        lambda: str(models_dir / "dlib_face_recognition_resnet_model_v1.dat")
+    )
     saved = sys.modules.get("face_recognition_models")
     sys.modules["face_recognition_models"] = stub
     try:
@@ -65,8 +66,9 @@ def _css(det: Detection) -> tuple[int, int, int, int]:
     return (y0, x1, y1, x0)  # face_recognition's (top, right, bottom, left)
 
 
-def test_matches_face_recognition_on_the_same_box(face_recognition: Any, embedder: Embedder, models_dir: Path,
-                                                 carphone: Frames, astronaut_image: np.ndarray) -> None:
+def test_matches_face_recognition_on_the_same_box(
+    face_recognition: Any, embedder: Embedder, models_dir: Path, carphone: Frames, astronaut_image: np.ndarray
+) -> None:
     detector = load_detector(models_dir, device="cpu")
     worst = 0.0
     for image in [carphone[0], carphone[60], astronaut_image]:
@@ -78,9 +80,9 @@ def test_matches_face_recognition_on_the_same_box(face_recognition: Any, embedde
     assert worst < 1e-5
 
 
-def test_close_to_face_recognition_with_its_own_detector(face_recognition: Any, embedder: Embedder,
-                                                         models_dir: Path, carphone: Frames,
-                                                         astronaut_image: np.ndarray) -> None:
+def test_close_to_face_recognition_with_its_own_detector(
+    face_recognition: Any, embedder: Embedder, models_dir: Path, carphone: Frames, astronaut_image: np.ndarray
+) -> None:
     """Our BlazeFace box vs the library's own HOG box: the embedding moves far less than the threshold."""
     detector = load_detector(models_dir, device="cpu")
     dists = []
@@ -93,9 +95,9 @@ def test_close_to_face_recognition_with_its_own_detector(face_recognition: Any, 
     assert max(dists) < 0.2
 
 
-def test_same_person_below_and_different_person_above_threshold(embedder: Embedder, models_dir: Path,
-                                                                carphone: Frames,
-                                                                astronaut_image: np.ndarray) -> None:
+def test_same_person_below_and_different_person_above_threshold(
+    embedder: Embedder, models_dir: Path, carphone: Frames, astronaut_image: np.ndarray
+) -> None:
     detector = load_detector(models_dir, device="cpu")
     frames = carphone[::12]
     emb = np.stack([embedder.embed(f, detector.detect(f)[0], None) for f in frames])

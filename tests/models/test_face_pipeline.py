@@ -34,8 +34,12 @@ def _check_face(image: np.ndarray, detector: FaceDetector, landmarker: Landmarke
     assert np.linalg.norm(right - det.keypoints[0]) < 0.15 * size
     assert np.linalg.norm(left - det.keypoints[1]) < 0.15 * size
     # nearly all mesh points lie in the (slightly grown) detection box
-    inside = ((pts[:, 0] > x0 - 0.25 * size) & (pts[:, 0] < x1 + 0.25 * size)
-              & (pts[:, 1] > y0 - 0.25 * size) & (pts[:, 1] < y1 + 0.25 * size))
+    inside = (
+        (pts[:, 0] > x0 - 0.25 * size)
+        & (pts[:, 0] < x1 + 0.25 * size)
+        & (pts[:, 1] > y0 - 0.25 * size)
+        & (pts[:, 1] < y1 + 0.25 * size)
+    )
     assert inside.mean() > 0.95
     return float(presence)
 
@@ -73,8 +77,9 @@ def test_small_face_found_by_the_tiled_pass(models_dir: Path, astronaut_image: n
     x0, y0, x1, y1 = faces[0].box
     # same face as found on the portrait alone (centre ~ (225, 128) there)
     ref = plain.detect(astronaut_image)[0].box
-    np.testing.assert_allclose([(x0 + x1) / 2, (y0 + y1) / 2],
-                               [600 + (ref[0] + ref[2]) / 2, 100 + (ref[1] + ref[3]) / 2], atol=10)
+    np.testing.assert_allclose(
+        [(x0 + x1) / 2, (y0 + y1) / 2], [600 + (ref[0] + ref[2]) / 2, 100 + (ref[1] + ref[3]) / 2], atol=10
+    )
 
 
 def test_no_false_detections_on_bikes(models: tuple[FaceDetector, Landmarker], bikes: Frames) -> None:

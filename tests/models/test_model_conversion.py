@@ -36,8 +36,9 @@ def _run_tflite(interp: object, x: np.ndarray) -> dict[str, np.ndarray]:
     return {d["name"]: it.get_tensor(d["index"]) for d in it.get_output_details()}  # type: ignore[attr-defined]
 
 
-def test_detector_onnx_matches_tflite(models_dir: Path, carphone: Frames, astronaut_image: np.ndarray,
-                                      tmp_path: Path) -> None:
+def test_detector_onnx_matches_tflite(
+    models_dir: Path, carphone: Frames, astronaut_image: np.ndarray, tmp_path: Path
+) -> None:
     interp = _tflite(builders.FACE_DETECTION_MEMBER, tmp_path)
     session = create_session(models_dir / "face_detection_short_range.onnx", device="cpu")
     images = [*carphone[::10], astronaut_image]
@@ -45,8 +46,13 @@ def test_detector_onnx_matches_tflite(models_dir: Path, carphone: Frames, astron
     for image in images:
         x = (letterbox(image)[0] / 127.5 - 1.0).astype(np.float32)[None]
         ref = _run_tflite(interp, x)
-        got = dict(zip(["regressors", "classificators"], session.run(["regressors", "classificators"], {"input": x}),
-                       strict=True))
+        got = dict(
+            zip(
+                ["regressors", "classificators"],
+                session.run(["regressors", "classificators"], {"input": x}),
+                strict=True,
+            )
+        )
         for name in ("regressors", "classificators"):
             worst = max(worst, float(np.abs(got[name] - ref[name]).max()))
     log.warning("face detector ONNX vs TFLite: max abs diff %.2e over %d real images", worst, len(images))
@@ -54,8 +60,9 @@ def test_detector_onnx_matches_tflite(models_dir: Path, carphone: Frames, astron
     assert worst < 2e-3  # regressors are in 128-px units, logits unbounded
 
 
-def test_mesh_onnx_matches_tflite(models_dir: Path, carphone: Frames, astronaut_image: np.ndarray,
-                                  tmp_path: Path) -> None:
+def test_mesh_onnx_matches_tflite(
+    models_dir: Path, carphone: Frames, astronaut_image: np.ndarray, tmp_path: Path
+) -> None:
     interp = _tflite(builders.FACE_MESH_MEMBER, tmp_path)
     session = create_session(models_dir / "face_landmark.onnx", device="cpu")
     detector = load_detector(models_dir, device="cpu")
@@ -66,8 +73,9 @@ def test_mesh_onnx_matches_tflite(models_dir: Path, carphone: Frames, astronaut_
         x = (warp_affine(image, crop.matrix(), (INPUT_SIZE, INPUT_SIZE)) / 255.0).astype(np.float32)[None]
         ref = _run_tflite(interp, x)
         got = session.run(["conv2d_21", "conv2d_31"], {"input_1": x})
-        worst = max(worst, float(np.abs(got[0] - ref["conv2d_21"]).max()),
-                    float(np.abs(got[1] - ref["conv2d_31"]).max()))
+        worst = max(
+            worst, float(np.abs(got[0] - ref["conv2d_21"]).max()), float(np.abs(got[1] - ref["conv2d_31"]).max())
+        )
     print(f"face mesh ONNX vs TFLite max abs diff: {worst:.2e}")
     assert worst < 5e-3  # landmark outputs are in 192-px crop pixels
 

@@ -18,8 +18,10 @@ def test_warp_matches_scipy_map_coordinates() -> None:
     out = warp.warp_affine(image, matrix, (16, 16))
     xs, ys = np.meshgrid(np.arange(16) + 0.5, np.arange(16) + 0.5)
     src = warp.apply_affine(matrix, np.column_stack([xs.ravel(), ys.ravel()])) - 0.5
-    ref = np.stack([ndimage.map_coordinates(image[..., c].astype(np.float64), [src[:, 1], src[:, 0]], order=1)
-                    for c in range(3)], axis=-1).reshape(16, 16, 3)
+    ref = np.stack(
+        [ndimage.map_coordinates(image[..., c].astype(np.float64), [src[:, 1], src[:, 0]], order=1) for c in range(3)],
+        axis=-1,
+    ).reshape(16, 16, 3)
     np.testing.assert_allclose(out, ref, atol=1e-3)
 
 
@@ -34,8 +36,11 @@ def test_identity_warp_returns_the_image_and_outside_is_black() -> None:
 def test_rotated_crop_maps_centre_and_axes() -> None:
     m = warp.rotated_crop_matrix((100.0, 50.0), 40.0, math.pi / 2, 20)
     # crop centre -> image centre; one crop pixel = 2 image pixels; crop x axis points down the image
-    np.testing.assert_allclose(warp.apply_affine(m, np.array([[10.0, 10.0], [11.0, 10.0], [10.0, 11.0]])),
-                               [[100, 50], [100, 52], [98, 50]], atol=1e-9)
+    np.testing.assert_allclose(
+        warp.apply_affine(m, np.array([[10.0, 10.0], [11.0, 10.0], [10.0, 11.0]])),
+        [[100, 50], [100, 52], [98, 50]],
+        atol=1e-9,
+    )
 
 
 def test_letterbox_places_the_image_centred() -> None:

@@ -32,8 +32,9 @@ def zoo_copy(models_dir: Path, tmp_path: Path) -> Path:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streameval.models", *args], capture_output=True, text=True,
-                          check=False, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "streameval.models", *args], capture_output=True, text=True, check=False, timeout=120
+    )
 
 
 NAMES = ["face_detector", "face_mesh", "dlib_resnet"]
