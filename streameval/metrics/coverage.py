@@ -31,8 +31,8 @@ class _Counts:
     def as_dict(self) -> Values:
         out: Values = {"frames": self.frames}
         for side in SIDES:
-            out[f"{side}_with_face"] = self.with_face[side]
-            out[f"{side}_multiple"] = self.multi[side]
+            out[f"{side}_face_frames"] = self.with_face[side]
+            out[f"{side}_multiple_frames"] = self.multi[side]
         return out
 
 
