@@ -26,6 +26,7 @@ from streameval.errors import ConfigError, InputError
 from streameval.metrics.base import Metric
 from streameval.metrics.health import HealthMetric
 from streameval.pairing import Pairer, PairingConfig
+from streameval.paper import paper_block
 from streameval.pipeline import Pipeline, PipelineConfig, RunResult
 from streameval.sinks.base import SCHEMA_VERSION, Record, Sink
 from streameval.sinks.jsonl import JsonLinesSink, write_json_atomic
@@ -47,8 +48,31 @@ def _pixel_family(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
     return [PixelAnalyser(rate=config.rate.get("pixel"))], [PixelMetric(config.window)]
 
 
+def _expression_family(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
+    from streameval.families import expression_family
+
+    return expression_family(config)
+
+
+def _identity_family(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
+    from streameval.families import identity_family
+
+    return identity_family(config)
+
+
+def _reality_family(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
+    from streameval.families import reality_family
+
+    return reality_family(config)
+
+
 #: metric families by name (``--metrics``); each builds its analysers and metrics from the config
-FAMILIES: dict[str, FamilyFactory] = {"pixel": _pixel_family}
+FAMILIES: dict[str, FamilyFactory] = {
+    "pixel": _pixel_family,
+    "expression": _expression_family,
+    "identity": _identity_family,
+    "reality": _reality_family,
+}
 
 
 def build_families(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
@@ -60,6 +84,9 @@ def build_families(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
         a, m = FAMILIES[name](config)
         analysers += a
         metrics += m
+    from streameval.families import shared_metrics
+
+    metrics += shared_metrics(analysers, config)
     names = {a.name for a in analysers}
     for analyser_name in config.rate:
         if analyser_name not in names:
@@ -287,4 +314,7 @@ def build_report(
         },
         "totals": totals,
     }
+    paper = paper_block(windower.metrics)
+    if paper is not None:
+        report["paper"] = paper
     return report

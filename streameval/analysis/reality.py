@@ -1,0 +1,146 @@
+"""The ``reality`` analyser: I3D features of face-centred 16-frame clips of both streams.
+
+Both streams are cropped with the *same* box, found on the source frame (on the de-identified frame when the
+source has no face), so the two clips show the same region and a de-identifier that removes the face entirely is
+still measured where the face should be. The box is square (``box_scale`` x the longer detection side),
+smoothed over time (exponential weight ``smoothing`` on the previous box) so the clip does not jitter with the
+detector, and held for up to ``max_gap`` frames without a face; after a longer gap the clip restarts. A clip is
+taken every ``stride`` frames once 16 are collected (16 = back-to-back clips); both clips run through I3D as one
+batch of 2. A partial clip at the end of the stream is discarded (I3D needs exactly 16 frames).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from streameval.analysis.base import Observation
+from streameval.analysis.faces import find_face
+from streameval.frames import FramePair
+from streameval.models.base import Detection, FaceDetector, Image, VideoFeatureExtractor
+from streameval.models.i3d import prepare_clip
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A square crop: centre and side in pixels."""
+
+    cx: float
+    cy: float
+    side: float
+
+
+def square_box(detection: Detection, scale: float) -> Box:
+    x0, y0, x1, y1 = detection.box
+    return Box((x0 + x1) / 2, (y0 + y1) / 2, scale * max(x1 - x0, y1 - y0))
+
+
+def smooth(previous: Box | None, new: Box, weight: float) -> Box:
+    """Exponential smoothing of centre and side; ``weight`` is the share kept from ``previous``."""
+    if previous is None:
+        return new
+    w = weight
+    return Box(w * previous.cx + (1 - w) * new.cx, w * previous.cy + (1 - w) * new.cy,
+               w * previous.side + (1 - w) * new.side)
+
+
+def crop_square(image: Image, box: Box) -> Image:
+    """The box's pixels (integer grid, side >= 2); parts outside the image are black."""
+    side = max(2, round(box.side))
+    x0 = math.floor(box.cx - side / 2)
+    y0 = math.floor(box.cy - side / 2)
+    h, w = image.shape[:2]
+    out = np.zeros((side, side, 3), np.uint8)
+    sx0, sy0 = max(0, x0), max(0, y0)
+    sx1, sy1 = min(w, x0 + side), min(h, y0 + side)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    return out
+
+
+class ClipCollector:
+    """Collects face crops of both streams into overlapping or back-to-back clips (state only, no models)."""
+
+    def __init__(self, length: int, stride: int, *, box_scale: float, smoothing: float, max_gap: int) -> None:
+        self.length = length
+        self.stride = stride
+        self.box_scale = box_scale
+        self.smoothing = smoothing
+        self.max_gap = max_gap
+        self.box: Box | None = None
+        self.gap = 0
+        self.crops: deque[tuple[Image, Image, float]] = deque(maxlen=length)
+        self.since_clip = 0  # frames added since the last clip was taken
+        self.taken = 0
+        self.restarts = 0  # clips abandoned because the face was gone too long
+
+    def add(self, source: Image, deid: Image, t: float, face: Detection | None
+            ) -> tuple[list[Image], list[Image], float] | None:
+        """Add one frame pair; returns (source crops, deid crops, first frame time) when a clip is due."""
+        box = self.box
+        if face is None:
+            self.gap += 1
+            if box is None or self.gap > self.max_gap:
+                if self.crops:
+                    self.restarts += 1
+                self.crops.clear()
+                self.box = None
+                self.since_clip = 0
+                return None
+        else:
+            self.gap = 0
+            box = self.box = smooth(box, square_box(face, self.box_scale), self.smoothing)
+        self.crops.append((crop_square(source, box), crop_square(deid, box), t))
+        self.since_clip += 1
+        if len(self.crops) < self.length or (self.taken and self.since_clip < self.stride):
+            return None
+        self.taken += 1
+        self.since_clip = 0
+        return [c[0] for c in self.crops], [c[1] for c in self.crops], self.crops[0][2]
+
+
+class RealityAnalyser:
+    """Observation values every pair: ``source_faces``, ``deid_faces``; when a clip completed at this pair also
+    ``source_pool``/``deid_pool`` (1024,), ``source_logits``/``deid_logits`` (400,) float32 and ``clip_start``."""
+
+    name = "reality"
+
+    def __init__(
+        self,
+        detector: FaceDetector,
+        extractor: VideoFeatureExtractor,
+        *,
+        stride: int = 16,
+        box_scale: float = 1.3,
+        smoothing: float = 0.8,
+        max_gap: int = 4,
+        rate: float | None = None,
+    ) -> None:
+        self.detector = detector
+        self.extractor = extractor
+        self.collector = ClipCollector(extractor.clip_length, stride, box_scale=box_scale, smoothing=smoothing,
+                                       max_gap=max_gap)
+        self.rate = rate
+
+    def analyse(self, pair: FramePair) -> Observation:
+        src = find_face(self.detector, pair.source.image)
+        deid = find_face(self.detector, pair.deid.image)
+        face = src.face if src.face is not None else deid.face
+        values: dict[str, object] = {"source_faces": src.count, "deid_faces": deid.count}
+        clip = self.collector.add(pair.source.image, pair.deid.image, pair.t, face)
+        if clip is not None:
+            src_crops, deid_crops, start = clip
+            size = self.extractor.image_size
+            batch = np.stack([prepare_clip(src_crops, size), prepare_clip(deid_crops, size)])
+            feats = self.extractor.features(batch)
+            for name, rows in feats.items():
+                values[f"source_{name}"] = rows[0]
+                values[f"deid_{name}"] = rows[1]
+            values["clip_start"] = start
+        return Observation(self.name, pair.t, values)
+
+    def close(self) -> list[Observation]:
+        return []

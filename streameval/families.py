@@ -1,0 +1,129 @@
+"""Factories of the face metric families (``expression``, ``identity``, ``reality``) for ``evaluation.FAMILIES``.
+
+Each factory reads its option tables (:mod:`streameval.analysis.face_config`), loads its models and returns
+its analyser and metric. Models are loaded per analyser: every analysis lane runs in its own thread, and
+onnxruntime sessions are cheap next to the work they do. Default sampling rates: ``faces`` (expression) and
+``reality`` every pair, ``identity`` 5 pairs per second (dlib ~135 ms per face on one CPU core); override with
+``rate.<analyser>``.
+"""
+
+from __future__ import annotations
+
+from streameval.analysis.base import Analyser
+from streameval.analysis.face_config import (
+    ModelOptions,
+    expression_options,
+    face_options,
+    identity_options,
+    model_options,
+    reality_options,
+)
+from streameval.config import RunConfig
+from streameval.errors import ModelError
+from streameval.metrics.base import Metric
+from streameval.models.base import FaceDetector
+
+IDENTITY_RATE = 5.0
+
+Family = tuple[list[Analyser], list[Metric]]
+
+
+def _detector(config: RunConfig, models: ModelOptions) -> FaceDetector:
+    from streameval.models.loaders import load_detector
+
+    faces = face_options(config)
+    return load_detector(models.dir, models.device, min_score=faces.min_score, tiles=faces.tiles,
+                         threads=models.threads)
+
+
+def expression_family(config: RunConfig) -> Family:
+    from streameval.analysis.au import MeshAUEstimator
+    from streameval.analysis.expression import FacesAnalyser
+    from streameval.metrics.expression import ExpressionMetric
+    from streameval.models.loaders import load_landmarker
+
+    models = model_options(config)
+    opts = expression_options(config)
+
+    def estimator() -> MeshAUEstimator:
+        return MeshAUEstimator(adaptive=opts.adaptive_neutral, window=opts.neutral_window,
+                               min_frames=opts.neutral_min_frames)
+
+    analyser = FacesAnalyser(
+        _detector(config, models),
+        load_landmarker(models.dir, models.device, threads=models.threads),
+        (estimator(), estimator()),
+        rate=config.rate.get("faces"),
+    )
+    return [analyser], [ExpressionMetric(config.window)]
+
+
+def identity_family(config: RunConfig) -> Family:
+    from streameval.analysis.identity import IdentityAnalyser, Recogniser, reference_face
+    from streameval.metrics.deid import DeidMetric, RecogniserInfo
+    from streameval.models.base import Embedder
+    from streameval.models.loaders import load_dlib_embedder, load_landmarker
+    from streameval.models.zoo import resolve_models_dir
+
+    models = model_options(config)
+    opts = identity_options(config)
+    detector = _detector(config, models)
+    # ArcFace aligns on five points; BlazeFace gives six others, so the mesh supplies them.
+    landmarker = (load_landmarker(models.dir, models.device, threads=models.threads)
+                  if "insightface" in opts.recognisers else None)
+    embedders: list[tuple[str, Embedder, float]] = []
+    for key in opts.recognisers:
+        if key == "dlib":
+            embedders.append((key, load_dlib_embedder(models.dir, num_jitters=opts.num_jitters),
+                              opts.dlib_threshold))
+        else:
+            from streameval.models.insightface_backend import ArcFaceEmbedder
+
+            where = opts.insightface_dir or resolve_models_dir(models.dir) / "insightface" / "buffalo_l"
+            path = where / "w600k_r50.onnx"
+            if not path.is_file():
+                raise ModelError(f"[identity] recognisers includes 'insightface' but {path} does not exist: place "
+                                 "the buffalo_l files there or set [identity] insightface_dir (docs/insightface.md)")
+            embedders.append((key, ArcFaceEmbedder(path, threshold=opts.insightface_threshold,
+                                                   device=models.device, threads=models.threads),
+                              opts.insightface_threshold))
+    refs = {label: (None if p is None else reference_face(p, detector, landmarker))
+            for label, p in (("a", opts.ref_a), ("b", opts.ref_b))}
+    recognisers = []
+    infos = []
+    for key, embedder, threshold in embedders:
+        emb = {label: (None if ref is None else embedder.embed(*ref)) for label, ref in refs.items()}
+        recognisers.append(Recogniser(key, embedder, threshold, emb["a"], emb["b"]))
+        infos.append(RecogniserInfo(
+            key=key, model=embedder.name, metric=embedder.metric, threshold=threshold,
+            a_reference=f"ref_a: {opts.ref_a}" if opts.ref_a else "paired source face",
+            b_reference=None if opts.ref_b is None else f"ref_b: {opts.ref_b}",
+        ))
+    analyser = IdentityAnalyser(detector, recognisers, landmarker=landmarker,
+                                rate=config.rate.get("identity", IDENTITY_RATE))
+    return [analyser], [DeidMetric(infos, config.window)]
+
+
+def reality_family(config: RunConfig) -> Family:
+    from streameval.analysis.reality import RealityAnalyser
+    from streameval.metrics.reality import RealityMetric
+    from streameval.models.i3d import ONNX_FILENAME, I3DFeatureExtractor
+    from streameval.models.zoo import model_file
+
+    models = model_options(config)
+    opts = reality_options(config)
+    extractor = I3DFeatureExtractor(model_file("i3d", ONNX_FILENAME, models.dir), device=models.device,
+                                    threads=models.threads)
+    analyser = RealityAnalyser(_detector(config, models), extractor, stride=opts.stride, box_scale=opts.box_scale,
+                               smoothing=opts.smoothing, max_gap=opts.max_gap, rate=config.rate.get("reality"))
+    return [analyser], [RealityMetric(config.window)]
+
+
+def shared_metrics(analysers: list[Analyser], config: RunConfig) -> list[Metric]:
+    """Metrics that depend on which analysers run, not on one family: face coverage."""
+    from streameval.metrics.coverage import FACE_ANALYSERS, CoverageMetric
+
+    names = [a.name for a in analysers]
+    if not any(n in FACE_ANALYSERS for n in names):
+        return []
+    return [CoverageMetric(names, config.window)]
