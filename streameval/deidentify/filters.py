@@ -45,7 +45,7 @@ def blur_faces(image: Image, detections: list[Detection], *, strength: float = 0
 
 
 def pixelate_faces(image: Image, detections: list[Detection], *, block: int = 8, margin: float = 0.2) -> Image:
-    """Replace each ``block`` x ``block`` cell of a face region by its mean colour (rounded).
+    """Replace each ``block`` x ``block`` cell of a face region by its mean colour (rounded half up).
 
     Cells start at the region's top-left corner; the last row and column of cells are cut by the region's edge.
     """
@@ -65,7 +65,7 @@ def pixelate_faces(image: Image, detections: list[Detection], *, block: int = 8,
         # Sum over cells with reduceat, divide by each cell's pixel count (edge cells are smaller).
         sums = np.add.reduceat(np.add.reduceat(region, rows, axis=0), cols, axis=1)
         counts = np.outer(np.diff(np.append(rows, rh)), np.diff(np.append(cols, rw)))[..., None]
-        means = np.clip(np.rint(sums / counts), 0, 255).astype(np.uint8)
+        means = np.clip(np.floor(sums / counts + 0.5), 0, 255).astype(np.uint8)  # half up
         cell_r = np.arange(rh) // block
         cell_c = np.arange(rw) // block
         out[b[1]:b[3], b[0]:b[2]] = means[cell_r[:, None], cell_c[None, :]]
