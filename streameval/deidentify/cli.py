@@ -96,7 +96,8 @@ def _read_image(path: Path) -> Any:
     raise InputError(f"{path}: no image in the file")
 
 
-def run_deidentify(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run_deidentify(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     from streameval.deidentify.video import deidentify_video
 
     stats = deidentify_video(args.src, args.dst, args.method, crf=args.crf, **_options(args))
@@ -105,7 +106,8 @@ def run_deidentify(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     return EXIT_OK
 
 
-def run_example_make(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run_example_make(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     for path in make_examples(Path(args.out), force=args.force).values():
         out.write(f"{path}\n")
     return EXIT_OK
