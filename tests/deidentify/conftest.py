@@ -32,7 +32,10 @@ def examples(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     return make_examples(tmp_path_factory.mktemp("example_out"))
 
 
-def decode(path: Path) -> tuple[Frames, list[float], float]:
+Decoded = tuple[Frames, list[float], float]
+
+
+def decode(path: Path) -> Decoded:
     """Frames (RGB), their presentation times in seconds, and the stream's average frame rate."""
     import av
 
@@ -43,5 +46,6 @@ def decode(path: Path) -> tuple[Frames, list[float], float]:
         rate = float(stream.average_rate or 0)
         for frame in container.decode(stream):
             frames.append(np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8))
+            assert frame.pts is not None and frame.time_base is not None
             times.append(float(frame.pts * frame.time_base))
     return frames, times, rate

@@ -18,19 +18,19 @@ from streameval.deidentify.regions import face_bounds, region_mask
 from streameval.deidentify.video import deidentify_video
 from streameval.errors import InputError, SinkError, UsageError
 from streameval.models.loaders import load_detector
-from tests.deidentify.conftest import decode
+from tests.deidentify.conftest import Decoded, decode
 from tests.videos import VideoCase, write_video
 
 SOURCE = example_video("carphone_pristine")
 
 
 @pytest.fixture(scope="module")
-def source() -> tuple[list[np.ndarray], list[float], float]:
+def source() -> Decoded:
     return decode(SOURCE)
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_frames_rate_and_timestamps_equal_the_source(examples: dict[str, Path], source: tuple, method: str) -> None:
+def test_frames_rate_and_timestamps_equal_the_source(examples: dict[str, Path], source: Decoded, method: str) -> None:
     frames, times, rate = decode(examples[method])
     src_frames, src_times, src_rate = source
     assert len(frames) == len(src_frames) == 120
@@ -48,7 +48,7 @@ def _cell_std(image: np.ndarray, bounds: tuple[int, int, int, int], block: int =
 
 
 @pytest.mark.parametrize("method", ["blur", "pixelate", "mask"])
-def test_face_region_is_hidden_and_the_rest_kept(examples: dict[str, Path], source: tuple, models_dir: Path,
+def test_face_region_is_hidden_and_the_rest_kept(examples: dict[str, Path], source: Decoded, models_dir: Path,
                                                  method: str) -> None:
     frames, _, _ = decode(examples[method])
     src_frames = source[0]
@@ -56,7 +56,7 @@ def test_face_region_is_hidden_and_the_rest_kept(examples: dict[str, Path], sour
     for i in range(0, 120, 20):
         faces = detector.detect(src_frames[i])
         assert faces
-        inside = region_mask(*src_frames[i].shape[:2], faces)
+        inside = region_mask(src_frames[i].shape[0], src_frames[i].shape[1], faces)
         out, src = frames[i].astype(float), src_frames[i].astype(float)
         # away from the region's edge, H.264 re-encoding (crf 18) is the only change outside
         ring = np.zeros_like(inside)
@@ -70,7 +70,7 @@ def test_face_region_is_hidden_and_the_rest_kept(examples: dict[str, Path], sour
             lap_src = ndimage.laplace(src.mean(axis=2))[inside].var()
             assert lap_out < lap_src / 10
         else:  # pixelate: nearly constant within the 8x8 cells (up to H.264 noise), unlike the source
-            bounds = face_bounds(faces[0], *src.shape[:2])
+            bounds = face_bounds(faces[0], src.shape[0], src.shape[1])
             assert bounds is not None
             assert _cell_std(out, bounds) < _cell_std(src, bounds) / 3
 
