@@ -119,4 +119,4 @@ def test_bad_arguments(image: Image) -> None:
     with pytest.raises(ValueError, match="block"):
         pixelate_faces(image, [FACE], block=2.5)  # type: ignore[arg-type, unused-ignore]
     with pytest.raises(InputError):
-        mask_faces(image.astype(np.float32), [FACE])  # type: ignore[arg-type]
+        mask_faces(image.astype(np.float32), [FACE])
