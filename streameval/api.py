@@ -36,9 +36,16 @@ def evaluate_videos(
     """
     from streameval.evaluation import evaluate
 
-    config = RunConfig(source=os.fspath(source), deid=os.fspath(deid), window=window, hop=hop,
-                       metrics=list(metrics), rate=dict(rate or {}), log=None,
-                       report=None if report is None else os.fspath(report))
+    config = RunConfig(
+        source=os.fspath(source),
+        deid=os.fspath(deid),
+        window=window,
+        hop=hop,
+        metrics=list(metrics),
+        rate=dict(rate or {}),
+        log=None,
+        report=None if report is None else os.fspath(report),
+    )
     apply_settings(config, {name: dict(table) for name, table in (options or {}).items()}, "options")
     return asyncio.run(evaluate(config.validate()))
 
@@ -64,8 +71,9 @@ def calculate_face_recognition_distances(
         identity["ref_a"] = os.fspath(ref_a)
     if ref_b is not None:
         identity["ref_b"] = os.fspath(ref_b)
-    rep = evaluate_videos(source, deid, metrics=["identity"], options=tables,
-                          rate=None if rate is None else {"identity": rate})
+    rep = evaluate_videos(
+        source, deid, metrics=["identity"], options=tables, rate=None if rate is None else {"identity": rate}
+    )
     keys = ("A_mean", "A_std", "B_mean", "B_std")
     out: dict[str, Any] = {side: {k: rep["paper"][side].get(k) for k in keys} for side in ("source", "deid")}
     out["deid_totals"] = rep["totals"]["deid"]

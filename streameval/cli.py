@@ -19,6 +19,7 @@ from typing import Any
 
 from streameval import __version__
 from streameval.config import RunConfig, load_config, parse_duration
+from streameval.deidentify.cli import add_parser as add_deidentify_parser
 from streameval.errors import InputError, MissingExtraError, ModelError, SinkError, StreamevalError, UsageError
 from streameval.models.cli import add_parser as add_models_parser
 from streameval.sinks.base import Record
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluation_args(run, live=True)
     run.set_defaults(handler=_cmd_evaluate, live=True)
     add_models_parser(sub)
+    add_deidentify_parser(sub)
     return parser
 
 

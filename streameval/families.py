@@ -32,8 +32,9 @@ def _detector(config: RunConfig, models: ModelOptions) -> FaceDetector:
     from streameval.models.loaders import load_detector
 
     faces = face_options(config)
-    return load_detector(models.dir, models.device, min_score=faces.min_score, tiles=faces.tiles,
-                         threads=models.threads)
+    return load_detector(
+        models.dir, models.device, min_score=faces.min_score, tiles=faces.tiles, threads=models.threads
+    )
 
 
 def expression_family(config: RunConfig) -> Family:
@@ -46,8 +47,9 @@ def expression_family(config: RunConfig) -> Family:
     opts = expression_options(config)
 
     def estimator() -> MeshAUEstimator:
-        return MeshAUEstimator(adaptive=opts.adaptive_neutral, window=opts.neutral_window,
-                               min_frames=opts.neutral_min_frames)
+        return MeshAUEstimator(
+            adaptive=opts.adaptive_neutral, window=opts.neutral_window, min_frames=opts.neutral_min_frames
+        )
 
     analyser = FacesAnalyser(
         _detector(config, models),
@@ -69,38 +71,56 @@ def identity_family(config: RunConfig) -> Family:
     opts = identity_options(config)
     detector = _detector(config, models)
     # ArcFace aligns on five points; BlazeFace gives six others, so the mesh supplies them.
-    landmarker = (load_landmarker(models.dir, models.device, threads=models.threads)
-                  if "insightface" in opts.recognisers else None)
+    landmarker = (
+        load_landmarker(models.dir, models.device, threads=models.threads)
+        if "insightface" in opts.recognisers
+        else None
+    )
     embedders: list[tuple[str, Embedder, float]] = []
     for key in opts.recognisers:
         if key == "dlib":
-            embedders.append((key, load_dlib_embedder(models.dir, num_jitters=opts.num_jitters),
-                              opts.dlib_threshold))
+            embedders.append((key, load_dlib_embedder(models.dir, num_jitters=opts.num_jitters), opts.dlib_threshold))
         else:
             from streameval.models.insightface_backend import ArcFaceEmbedder
 
             where = opts.insightface_dir or resolve_models_dir(models.dir) / "insightface" / "buffalo_l"
             path = where / "w600k_r50.onnx"
             if not path.is_file():
-                raise ModelError(f"[identity] recognisers includes 'insightface' but {path} does not exist: place "
-                                 "the buffalo_l files there or set [identity] insightface_dir (docs/insightface.md)")
-            embedders.append((key, ArcFaceEmbedder(path, threshold=opts.insightface_threshold,
-                                                   device=models.device, threads=models.threads),
-                              opts.insightface_threshold))
-    refs = {label: (None if p is None else reference_face(p, detector, landmarker))
-            for label, p in (("a", opts.ref_a), ("b", opts.ref_b))}
+                raise ModelError(
+                    f"[identity] recognisers includes 'insightface' but {path} does not exist: place "
+                    "the buffalo_l files there or set [identity] insightface_dir (docs/insightface.md)"
+                )
+            embedders.append(
+                (
+                    key,
+                    ArcFaceEmbedder(
+                        path, threshold=opts.insightface_threshold, device=models.device, threads=models.threads
+                    ),
+                    opts.insightface_threshold,
+                )
+            )
+    refs = {
+        label: (None if p is None else reference_face(p, detector, landmarker))
+        for label, p in (("a", opts.ref_a), ("b", opts.ref_b))
+    }
     recognisers = []
     infos = []
     for key, embedder, threshold in embedders:
         emb = {label: (None if ref is None else embedder.embed(*ref)) for label, ref in refs.items()}
         recognisers.append(Recogniser(key, embedder, threshold, emb["a"], emb["b"]))
-        infos.append(RecogniserInfo(
-            key=key, model=embedder.name, metric=embedder.metric, threshold=threshold,
-            a_reference=f"ref_a: {opts.ref_a}" if opts.ref_a else "paired source face",
-            b_reference=None if opts.ref_b is None else f"ref_b: {opts.ref_b}",
-        ))
-    analyser = IdentityAnalyser(detector, recognisers, landmarker=landmarker,
-                                rate=config.rate.get("identity", IDENTITY_RATE))
+        infos.append(
+            RecogniserInfo(
+                key=key,
+                model=embedder.name,
+                metric=embedder.metric,
+                threshold=threshold,
+                a_reference=f"ref_a: {opts.ref_a}" if opts.ref_a else "paired source face",
+                b_reference=None if opts.ref_b is None else f"ref_b: {opts.ref_b}",
+            )
+        )
+    analyser = IdentityAnalyser(
+        detector, recognisers, landmarker=landmarker, rate=config.rate.get("identity", IDENTITY_RATE)
+    )
     return [analyser], [DeidMetric(infos, config.window)]
 
 
@@ -112,10 +132,18 @@ def reality_family(config: RunConfig) -> Family:
 
     models = model_options(config)
     opts = reality_options(config)
-    extractor = I3DFeatureExtractor(model_file("i3d", ONNX_FILENAME, models.dir), device=models.device,
-                                    threads=models.threads)
-    analyser = RealityAnalyser(_detector(config, models), extractor, stride=opts.stride, box_scale=opts.box_scale,
-                               smoothing=opts.smoothing, max_gap=opts.max_gap, rate=config.rate.get("reality"))
+    extractor = I3DFeatureExtractor(
+        model_file("i3d", ONNX_FILENAME, models.dir), device=models.device, threads=models.threads
+    )
+    analyser = RealityAnalyser(
+        _detector(config, models),
+        extractor,
+        stride=opts.stride,
+        box_scale=opts.box_scale,
+        smoothing=opts.smoothing,
+        max_gap=opts.max_gap,
+        rate=config.rate.get("reality"),
+    )
     return [analyser], [RealityMetric(config.window)]
 
 

@@ -59,9 +59,17 @@ def swap_quality(src: Path, out: Path) -> dict[str, float]:
             to_a.append(float(np.linalg.norm(eb - embedder.embed(fa, da[0]))))
             to_b.append(float(np.linalg.norm(eb - ref_b)))
     ta, tb = np.array(to_a), np.array(to_b)
-    return {"a_mean": ta.mean(), "a_std": ta.std(), "b_mean": tb.mean(), "b_std": tb.std(),
-            "leak": float((ta < 0.6).mean()), "verified_b": float((tb < 0.6).mean()), "n": len(ta),
-            "mouth_r": float(np.corrcoef(open_a, open_b)[0, 1]), "detected": len(open_b) / len(b)}
+    return {
+        "a_mean": ta.mean(),
+        "a_std": ta.std(),
+        "b_mean": tb.mean(),
+        "b_std": tb.std(),
+        "leak": float((ta < 0.6).mean()),
+        "verified_b": float((tb < 0.6).mean()),
+        "n": len(ta),
+        "mouth_r": float(np.corrcoef(open_a, open_b)[0, 1]),
+        "detected": len(open_b) / len(b),
+    }
 
 
 def main() -> None:
@@ -77,8 +85,10 @@ def main() -> None:
             t0 = time.perf_counter()
             stats = deidentify_video(src, out, method)
             wall = time.perf_counter() - t0
-            rows.append(f"| {method} | {stats.ms_per_frame:.1f} | {1000 * wall / stats.frames:.1f} | "
-                        f"{stats.face_frames}/{stats.frames} |")
+            rows.append(
+                f"| {method} | {stats.ms_per_frame:.1f} | {1000 * wall / stats.frames:.1f} | "
+                f"{stats.face_frames}/{stats.frames} |"
+            )
         q = swap_quality(src, Path(tmp) / "swap.mp4")
     lines = [
         START,

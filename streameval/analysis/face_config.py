@@ -39,8 +39,9 @@ def _table(config: RunConfig, name: str, allowed: set[str]) -> Mapping[str, Any]
     return table
 
 
-def _number(table: Mapping[str, Any], section: str, key: str, default: float, *, lo: float, hi: float,
-            integer: bool = False) -> Any:
+def _number(
+    table: Mapping[str, Any], section: str, key: str, default: float, *, lo: float, hi: float, integer: bool = False
+) -> Any:
     value = table.get(key, default)
     ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
     if isinstance(value, bool) or not ok_type or not (lo <= value <= hi) or not math.isfinite(value):
@@ -102,27 +103,37 @@ def model_options(config: RunConfig) -> ModelOptions:
     device = t.get("device", "auto")
     if device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"[models] device: must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    return ModelOptions(_path(t, "models", "dir"), device, _number(t, "models", "threads", 1, lo=1, hi=256,
-                                                                    integer=True))
+    return ModelOptions(
+        _path(t, "models", "dir"), device, _number(t, "models", "threads", 1, lo=1, hi=256, integer=True)
+    )
 
 
 def face_options(config: RunConfig) -> FaceOptions:
     t = _table(config, "faces", {"min_score", "tiles"})
-    return FaceOptions(float(_number(t, "faces", "min_score", 0.6, lo=0.0, hi=1.0)),
-                       _number(t, "faces", "tiles", 1, lo=1, hi=8, integer=True))
+    return FaceOptions(
+        float(_number(t, "faces", "min_score", 0.6, lo=0.0, hi=1.0)),
+        _number(t, "faces", "tiles", 1, lo=1, hi=8, integer=True),
+    )
 
 
 def identity_options(config: RunConfig) -> IdentityOptions:
-    keys = {"ref_a", "ref_b", "recognisers", "dlib_threshold", "insightface_dir", "insightface_threshold",
-            "num_jitters"}
+    keys = {
+        "ref_a",
+        "ref_b",
+        "recognisers",
+        "dlib_threshold",
+        "insightface_dir",
+        "insightface_threshold",
+        "num_jitters",
+    }
     t = _table(config, "identity", keys)
     recs = t.get("recognisers", ["dlib"])
     if isinstance(recs, str):
         recs = [r.strip() for r in recs.split(",") if r.strip()]
-    if (not isinstance(recs, list) or not recs or len(set(recs)) != len(recs)
-            or any(r not in RECOGNISERS for r in recs)):
-        raise ConfigError(f"[identity] recognisers: a non-empty list of distinct names from {list(RECOGNISERS)}, "
-                          f"got {recs!r}")
+    if not isinstance(recs, list) or not recs or len(set(recs)) != len(recs) or any(r not in RECOGNISERS for r in recs):
+        raise ConfigError(
+            f"[identity] recognisers: a non-empty list of distinct names from {list(RECOGNISERS)}, got {recs!r}"
+        )
     for key in ("ref_a", "ref_b"):
         p = _path(t, "identity", key)
         if p is not None and not p.is_file():

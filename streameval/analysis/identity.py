@@ -78,8 +78,9 @@ def read_image(path: Path) -> Image:
     return image
 
 
-def reference_face(path: Path, detector: FaceDetector, landmarker: Landmarker | None
-                   ) -> tuple[Image, Detection, FloatArray | None]:
+def reference_face(
+    path: Path, detector: FaceDetector, landmarker: Landmarker | None
+) -> tuple[Image, Detection, FloatArray | None]:
     """The largest face of a reference image (InputError when it has none)."""
     image = read_image(path)
     found = find_face(detector, image)
@@ -136,9 +137,7 @@ class IdentityAnalyser:
                 "source_a": dist(s, a),
                 "source_b": dist(s, rec.ref_b),
             }
-        return Observation(
-            self.name, pair.t, {"source_faces": n_src, "deid_faces": n_deid, "distances": distances}
-        )
+        return Observation(self.name, pair.t, {"source_faces": n_src, "deid_faces": n_deid, "distances": distances})
 
     def close(self) -> list[Observation]:
         return []

@@ -43,8 +43,9 @@ def smooth(previous: Box | None, new: Box, weight: float) -> Box:
     if previous is None:
         return new
     w = weight
-    return Box(w * previous.cx + (1 - w) * new.cx, w * previous.cy + (1 - w) * new.cy,
-               w * previous.side + (1 - w) * new.side)
+    return Box(
+        w * previous.cx + (1 - w) * new.cx, w * previous.cy + (1 - w) * new.cy, w * previous.side + (1 - w) * new.side
+    )
 
 
 def crop_square(image: Image, box: Box) -> Image:
@@ -77,8 +78,9 @@ class ClipCollector:
         self.taken = 0
         self.restarts = 0  # clips abandoned because the face was gone too long
 
-    def add(self, source: Image, deid: Image, t: float, face: Detection | None
-            ) -> tuple[list[Image], list[Image], float] | None:
+    def add(
+        self, source: Image, deid: Image, t: float, face: Detection | None
+    ) -> tuple[list[Image], list[Image], float] | None:
         """Add one frame pair; returns (source crops, deid crops, first frame time) when a clip is due."""
         box = self.box
         if face is None:
@@ -121,8 +123,9 @@ class RealityAnalyser:
     ) -> None:
         self.detector = detector
         self.extractor = extractor
-        self.collector = ClipCollector(extractor.clip_length, stride, box_scale=box_scale, smoothing=smoothing,
-                                       max_gap=max_gap)
+        self.collector = ClipCollector(
+            extractor.clip_length, stride, box_scale=box_scale, smoothing=smoothing, max_gap=max_gap
+        )
         self.rate = rate
 
     def analyse(self, pair: FramePair) -> Observation:

@@ -7,5 +7,4 @@ from streameval.deidentify.methods import METHODS
 from streameval.deidentify.swap import FaceSwapper
 from streameval.deidentify.video import DeidStats, deidentify_video
 
-__all__ = ["METHODS", "DeidStats", "FaceSwapper", "blur_faces", "deidentify_video", "mask_faces",
-           "pixelate_faces"]
+__all__ = ["METHODS", "DeidStats", "FaceSwapper", "blur_faces", "deidentify_video", "mask_faces", "pixelate_faces"]

@@ -11,9 +11,7 @@ import numpy.typing as npt
 
 F64 = npt.NDArray[np.float64]
 
-_RGB_TO_YCBCR: F64 = np.array([[0.299, 0.587, 0.114],
-                          [-0.168736, -0.331264, 0.5],
-                          [0.5, -0.418688, -0.081312]])
+_RGB_TO_YCBCR: F64 = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
 _YCBCR_TO_RGB: F64 = np.linalg.inv(_RGB_TO_YCBCR).astype(np.float64)
 
 

@@ -38,6 +38,12 @@ def make_examples(out_dir: Path = DEFAULT_OUT, *, force: bool = False) -> dict[s
             log.info("%s exists, kept (use force to rewrite)", path)
             continue
         stats = deidentify_video(src, path, method)
-        log.info("%s: %s, %d/%d frames with a face, %.1f ms/frame", path, method, stats.face_frames,
-                 stats.frames, stats.ms_per_frame)
+        log.info(
+            "%s: %s, %d/%d frames with a face, %.1f ms/frame",
+            path,
+            method,
+            stats.face_frames,
+            stats.frames,
+            stats.ms_per_frame,
+        )
     return paths

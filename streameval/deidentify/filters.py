@@ -39,8 +39,8 @@ def blur_faces(image: Image, detections: list[Detection], *, strength: float = 0
         window = out[wy0:wy1, wx0:wx1].astype(np.float32)
         blurred = ndimage.gaussian_filter(window, sigma=(sigma, sigma, 0), mode="reflect", truncate=3.0)
         rx0, ry0 = b[0] - wx0, b[1] - wy0
-        region = blurred[ry0:ry0 + b[3] - b[1], rx0:rx0 + b[2] - b[0]]
-        out[b[1]:b[3], b[0]:b[2]] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+        region = blurred[ry0 : ry0 + b[3] - b[1], rx0 : rx0 + b[2] - b[0]]
+        out[b[1] : b[3], b[0] : b[2]] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
     return out
 
 
@@ -58,7 +58,7 @@ def pixelate_faces(image: Image, detections: list[Detection], *, block: int = 8,
         b = face_bounds(det, h, w, margin)
         if b is None:
             continue
-        region = out[b[1]:b[3], b[0]:b[2]].astype(np.float64)
+        region = out[b[1] : b[3], b[0] : b[2]].astype(np.float64)
         rh, rw = region.shape[:2]
         rows = np.arange(0, rh, block)
         cols = np.arange(0, rw, block)
@@ -68,7 +68,7 @@ def pixelate_faces(image: Image, detections: list[Detection], *, block: int = 8,
         means = np.clip(np.floor(sums / counts + 0.5), 0, 255).astype(np.uint8)  # half up
         cell_r = np.arange(rh) // block
         cell_c = np.arange(rw) // block
-        out[b[1]:b[3], b[0]:b[2]] = means[cell_r[:, None], cell_c[None, :]]
+        out[b[1] : b[3], b[0] : b[2]] = means[cell_r[:, None], cell_c[None, :]]
     return out
 
 
@@ -80,5 +80,5 @@ def mask_faces(image: Image, detections: list[Detection], *, margin: float = 0.2
     for det in detections:
         b = face_bounds(det, h, w, margin)
         if b is not None:
-            out[b[1]:b[3], b[0]:b[2]] = 0
+            out[b[1] : b[3], b[0] : b[2]] = 0
     return out

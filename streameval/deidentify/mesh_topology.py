@@ -8,8 +8,28 @@ import numpy.typing as npt
 NUM_LANDMARKS = 468
 
 # Inner lip contour, in order round the mouth opening (upper lip left to right, then lower lip back).
-INNER_LIPS: tuple[int, ...] = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308,
-                               324, 318, 402, 317, 14, 87, 178, 88, 95)
+INNER_LIPS: tuple[int, ...] = (
+    78,
+    191,
+    80,
+    81,
+    82,
+    13,
+    312,
+    311,
+    310,
+    415,
+    308,
+    324,
+    318,
+    402,
+    317,
+    14,
+    87,
+    178,
+    88,
+    95,
+)
 UPPER_LIP_CENTRE = 13  # inner edge of the upper lip on the midline
 LOWER_LIP_CENTRE = 14  # inner edge of the lower lip on the midline
 RIGHT_EYE_OUTER = 33  # subject's right eye, outer corner

@@ -38,13 +38,16 @@ def check_method(method: str, options: Mapping[str, Any]) -> dict[str, Any]:
         raise UsageError(f"unknown de-identification method {method!r}; choose one of {', '.join(METHODS)}")
     unknown = sorted(set(options) - set(OPTIONS[method]))
     if unknown:
-        raise UsageError(f"method {method!r} takes no option(s) {', '.join(unknown)}; "
-                         f"it takes {', '.join(OPTIONS[method]) or 'none'}")
+        raise UsageError(
+            f"method {method!r} takes no option(s) {', '.join(unknown)}; "
+            f"it takes {', '.join(OPTIONS[method]) or 'none'}"
+        )
     return {**OPTIONS[method], **options}
 
 
-def make_processor(method: str, options: Mapping[str, Any], detector: FaceDetector,
-                   landmarker: Landmarker | None) -> FrameProcessor:
+def make_processor(
+    method: str, options: Mapping[str, Any], detector: FaceDetector, landmarker: Landmarker | None
+) -> FrameProcessor:
     """Per-frame processor for ``method``; faces come from ``detector`` (and ``landmarker`` for the swap)."""
     opts = check_method(method, options)
     try:
@@ -86,8 +89,13 @@ def _swap_processor(opts: Mapping[str, Any], detector: FaceDetector, landmarker:
 
         target = astronaut()
     try:
-        swapper = FaceSwapper(np.asarray(target), detector=detector, landmarker=landmarker,
-                              feather=float(opts["feather"]), colour_transfer=bool(opts["colour_transfer"]))
+        swapper = FaceSwapper(
+            np.asarray(target),
+            detector=detector,
+            landmarker=landmarker,
+            feather=float(opts["feather"]),
+            colour_transfer=bool(opts["colour_transfer"]),
+        )
     except ValueError as exc:
         raise UsageError(f"swap: {exc}") from exc
 

@@ -31,8 +31,13 @@ def triangle_affines(dst: F64, src: F64, triangles: npt.NDArray[np.integer]) -> 
     return mats, ok
 
 
-def rasterise_triangles(points: F64, triangles: npt.NDArray[np.integer], height: int, width: int,
-                        usable: npt.NDArray[np.bool_] | None = None) -> I32:
+def rasterise_triangles(
+    points: F64,
+    triangles: npt.NDArray[np.integer],
+    height: int,
+    width: int,
+    usable: npt.NDArray[np.bool_] | None = None,
+) -> I32:
     """(H, W) index of the triangle covering each pixel centre, -1 where none does (later triangles win)."""
     labels = np.full((height, width), -1, dtype=np.int32)
     for t, tri in enumerate(triangles):
@@ -57,8 +62,14 @@ def rasterise_triangles(points: F64, triangles: npt.NDArray[np.integer], height:
     return labels
 
 
-def piecewise_affine_warp(texture: npt.NDArray[np.floating], src_points: F64, dst_points: F64,
-                          triangles: npt.NDArray[np.integer], height: int, width: int) -> tuple[F64, I32]:
+def piecewise_affine_warp(
+    texture: npt.NDArray[np.floating],
+    src_points: F64,
+    dst_points: F64,
+    triangles: npt.NDArray[np.integer],
+    height: int,
+    width: int,
+) -> tuple[F64, I32]:
     """Warp ``texture`` (h, w, C) so each triangle at ``src_points`` lands on the same triangle at ``dst_points``.
 
     Returns the (height, width, C) warped image (bilinear, 0 where no triangle covers a pixel) and the

@@ -37,5 +37,5 @@ def region_mask(height: int, width: int, detections: list[Detection], margin: fl
     for det in detections:
         b = face_bounds(det, height, width, margin)
         if b is not None:
-            mask[b[1]:b[3], b[0]:b[2]] = True
+            mask[b[1] : b[3], b[0] : b[2]] = True
     return mask

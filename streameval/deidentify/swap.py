@@ -57,9 +57,16 @@ class FaceSwapper:
     face's YCbCr mean and std to the frame's face.
     """
 
-    def __init__(self, target: Image, *, target_landmarks: npt.ArrayLike | None = None,
-                 detector: FaceDetector | None = None, landmarker: Landmarker | None = None,
-                 feather: float = 0.25, colour_transfer: bool = True) -> None:
+    def __init__(
+        self,
+        target: Image,
+        *,
+        target_landmarks: npt.ArrayLike | None = None,
+        detector: FaceDetector | None = None,
+        landmarker: Landmarker | None = None,
+        feather: float = 0.25,
+        colour_transfer: bool = True,
+    ) -> None:
         check_image(target)
         if not (math.isfinite(feather) and feather >= 0):
             raise ValueError(f"feather must be a finite number >= 0, got {feather!r}")

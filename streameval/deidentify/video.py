@@ -79,9 +79,16 @@ def _even(image: Image) -> Image:
     return np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
-def deidentify_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], method: str, *,
-                     detector: FaceDetector | None = None, landmarker: Landmarker | None = None,
-                     crf: int = 18, **options: Any) -> DeidStats:
+def deidentify_video(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    method: str,
+    *,
+    detector: FaceDetector | None = None,
+    landmarker: Landmarker | None = None,
+    crf: int = 18,
+    **options: Any,
+) -> DeidStats:
     """Write the de-identified version of video ``src`` to ``dst`` (MP4, H.264, yuv420p) with ``method``.
 
     ``method`` is 'blur', 'pixelate', 'mask' or 'swap'; ``options`` are the method's own (see
@@ -107,13 +114,21 @@ def deidentify_video(src: str | os.PathLike[str], dst: str | os.PathLike[str], m
             raise SinkError(f"{dst_path}: cannot write: {exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)
-    log.info("%s: %d frames (%d with a face, %d without) in %.1f s, %.1f ms/frame", dst_path, stats.frames,
-             stats.face_frames, stats.no_face_frames, stats.seconds, stats.ms_per_frame)
+    log.info(
+        "%s: %d frames (%d with a face, %d without) in %.1f s, %.1f ms/frame",
+        dst_path,
+        stats.frames,
+        stats.face_frames,
+        stats.no_face_frames,
+        stats.seconds,
+        stats.ms_per_frame,
+    )
     return stats
 
 
-def _transcode(inp: av.container.InputContainer, tmp: Path, process: Any, method: str, crf: int,
-               src: Path) -> DeidStats:
+def _transcode(
+    inp: av.container.InputContainer, tmp: Path, process: Any, method: str, crf: int, src: Path
+) -> DeidStats:
     vin = inp.streams.video[0]
     rate = vin.average_rate or vin.guessed_rate or Fraction(25)
     time_base = vin.time_base or Fraction(1, 90000)
@@ -141,8 +156,14 @@ def _transcode(inp: av.container.InputContainer, tmp: Path, process: Any, method
                     vout.pix_fmt = "yuv420p"
                     vout.time_base = time_base
                     if picture.shape != image.shape:
-                        log.warning("%s: odd frame size %dx%d padded to %dx%d for H.264", src, image.shape[1],
-                                    image.shape[0], picture.shape[1], picture.shape[0])
+                        log.warning(
+                            "%s: odd frame size %dx%d padded to %dx%d for H.264",
+                            src,
+                            image.shape[1],
+                            image.shape[0],
+                            picture.shape[1],
+                            picture.shape[0],
+                        )
                 new = av.VideoFrame.from_ndarray(picture, format="rgb24")
                 # Keep the source's presentation times; a stream without them gets a regular grid.
                 new.pts = frame.pts if frame.pts is not None else round((frames - 1) / (rate * time_base))
@@ -156,5 +177,12 @@ def _transcode(inp: av.container.InputContainer, tmp: Path, process: Any, method
             raise InputError(f"{src}: corrupt or truncated video after {frames} frame(s): {exc}") from exc
     if frames == 0:
         raise InputError(f"{src}: no decodable video frames")
-    return DeidStats(method=method, frames=frames, face_frames=face_frames, no_face_frames=frames - face_frames,
-                     faces=faces, seconds=busy, fps=float(rate) if rate else None)
+    return DeidStats(
+        method=method,
+        frames=frames,
+        face_frames=face_frames,
+        no_face_frames=frames - face_frames,
+        faces=faces,
+        seconds=busy,
+        fps=float(rate) if rate else None,
+    )

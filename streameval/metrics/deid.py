@@ -25,8 +25,13 @@ from streameval.metrics.base import (
 )
 from streameval.stats import Windowed
 
-DISTANCES = {"deid_a": "dist_a", "deid_b": "dist_b", "deid_src": "dist_src", "source_a": "source_dist_a",
-             "source_b": "source_dist_b"}
+DISTANCES = {
+    "deid_a": "dist_a",
+    "deid_b": "dist_b",
+    "deid_src": "dist_src",
+    "source_a": "source_dist_a",
+    "source_b": "source_dist_b",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +69,13 @@ class _PerRecogniser:
         def pick(s: Windowed[Any]) -> Any:
             return s.window if window else s.total
 
-        out: Values = {"recogniser": self.info.model, "metric": self.info.metric, "threshold": self.info.threshold,
-                       "a_reference": self.info.a_reference, "b_reference": self.info.b_reference}
+        out: Values = {
+            "recogniser": self.info.model,
+            "metric": self.info.metric,
+            "threshold": self.info.threshold,
+            "a_reference": self.info.a_reference,
+            "b_reference": self.info.b_reference,
+        }
         reasons: dict[str, str] = {}
         render_rate(pick(self.leak), "leak_rate", out, reasons)
         render_rate(pick(self.swap), "swap_rate", out, reasons)

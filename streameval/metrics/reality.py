@@ -21,8 +21,9 @@ from streameval.stats import FrechetResult, GaussianStats, RollingFrechet, frech
 FEATURES = {"pool": ("fid", 1024), "logits": ("fvd_logits", 400)}
 
 
-def _render(key: str, result: FrechetResult | None, reason: str | None, n: tuple[int, int], out: Values,
-            reasons: dict[str, str]) -> None:
+def _render(
+    key: str, result: FrechetResult | None, reason: str | None, n: tuple[int, int], out: Values, reasons: dict[str, str]
+) -> None:
     out[key] = None if result is None else result.value
     out[f"{key}_low_n"] = None if result is None else result.low_n
     out[f"{key}_clips_source"], out[f"{key}_clips_deid"] = n

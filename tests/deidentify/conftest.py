@@ -19,8 +19,10 @@ def models_dir() -> Path:
     bad = [s for s in zoo.verify(target, ["face_detector", "face_mesh", "dlib_resnet"]) if not s.ok]
     if bad:
         detail = "; ".join(f"{s.name}: {', '.join(s.problems)}" for s in bad)
-        pytest.fail(f"model zoo in {target} is not built ({detail}): run `streameval models build` "
-                    "before the tests", pytrace=False)
+        pytest.fail(
+            f"model zoo in {target} is not built ({detail}): run `streameval models build` before the tests",
+            pytrace=False,
+        )
     return target
 
 

@@ -84,8 +84,8 @@ def test_pixelate_yields_constant_blocks_equal_to_the_rounded_block_mean(image: 
     x0, y0, x1, y1 = BOUNDS
     for r in range(y0, y1, block):
         for c in range(x0, x1, block):
-            cell = out[r:min(r + block, y1), c:min(c + block, x1)]
-            expected = np.floor(image[r:min(r + block, y1), c:min(c + block, x1)].reshape(-1, 3).mean(axis=0) + 0.5)
+            cell = out[r : min(r + block, y1), c : min(c + block, x1)]
+            expected = np.floor(image[r : min(r + block, y1), c : min(c + block, x1)].reshape(-1, 3).mean(axis=0) + 0.5)
             np.testing.assert_array_equal(cell, np.broadcast_to(expected.astype(np.uint8), cell.shape))
     if block == 1:
         np.testing.assert_array_equal(out, image)

@@ -41,8 +41,13 @@ def test_two_triangles_partition_a_square_exactly() -> None:
     rows, cols = np.nonzero(covered)
     above = (rows + 0.5 - 3.0) * 10.0 < (cols + 0.5 - 2.0) * 6.0
     assert (labels[rows[above], cols[above]] == 0).all()
-    assert (labels[rows[~above & ((rows + 0.5 - 3.0) * 10.0 != (cols + 0.5 - 2.0) * 6.0)],
-                   cols[~above & ((rows + 0.5 - 3.0) * 10.0 != (cols + 0.5 - 2.0) * 6.0)]] == 1).all()
+    assert (
+        labels[
+            rows[~above & ((rows + 0.5 - 3.0) * 10.0 != (cols + 0.5 - 2.0) * 6.0)],
+            cols[~above & ((rows + 0.5 - 3.0) * 10.0 != (cols + 0.5 - 2.0) * 6.0)],
+        ]
+        == 1
+    ).all()
 
 
 def test_warp_of_a_linear_ramp_is_exact() -> None:

@@ -43,13 +43,14 @@ def _cell_std(image: np.ndarray, bounds: tuple[int, int, int, int], block: int =
     """Mean standard deviation of grey values inside the region's ``block`` x ``block`` cells."""
     x0, y0, x1, y1 = bounds
     h, w = (y1 - y0) // block * block, (x1 - x0) // block * block
-    cells = image[y0:y0 + h, x0:x0 + w].mean(axis=2).reshape(h // block, block, w // block, block)
+    cells = image[y0 : y0 + h, x0 : x0 + w].mean(axis=2).reshape(h // block, block, w // block, block)
     return float(cells.std(axis=(1, 3)).mean())
 
 
 @pytest.mark.parametrize("method", ["blur", "pixelate", "mask"])
-def test_face_region_is_hidden_and_the_rest_kept(examples: dict[str, Path], source: Decoded, models_dir: Path,
-                                                 method: str) -> None:
+def test_face_region_is_hidden_and_the_rest_kept(
+    examples: dict[str, Path], source: Decoded, models_dir: Path, method: str
+) -> None:
     frames, _, _ = decode(examples[method])
     src_frames = source[0]
     detector = load_detector(models_dir)
@@ -61,7 +62,7 @@ def test_face_region_is_hidden_and_the_rest_kept(examples: dict[str, Path], sour
         # away from the region's edge, H.264 re-encoding (crf 18) is the only change outside
         ring = np.zeros_like(inside)
         ys, xs = np.nonzero(inside)
-        ring[max(0, ys.min() - 8):ys.max() + 9, max(0, xs.min() - 8):xs.max() + 9] = True
+        ring[max(0, ys.min() - 8) : ys.max() + 9, max(0, xs.min() - 8) : xs.max() + 9] = True
         assert np.abs(out - src)[~ring].mean() < 4.0  # measured ~2.5
         if method == "mask":
             assert out[inside].mean() < 8 and src[inside].mean() > 60

@@ -66,8 +66,16 @@ def run(source: Path, deid: Path, metrics: list[str], **options: dict[str, Any])
 
     evaluation.FAMILIES.update({name: wrap(name) for name in metrics})
     try:
-        config = RunConfig(source=str(source), deid=str(deid), metrics=metrics, window=2.0, hop=1.0, log=None,
-                           report=None, options={"models": {"device": "cpu"}, **options}).validate()
+        config = RunConfig(
+            source=str(source),
+            deid=str(deid),
+            metrics=metrics,
+            window=2.0,
+            hop=1.0,
+            log=None,
+            report=None,
+            options={"models": {"device": "cpu"}, **options},
+        ).validate()
         # never a hang: a run of these short clips must end well within the limit
         report = asyncio.run(asyncio.wait_for(evaluation.evaluate(config), timeout=240))
     finally:
@@ -113,8 +121,9 @@ def test_source_against_itself(self_run: tuple[dict[str, Any], Recorded]) -> Non
     assert paper["deid"]["A_mean"] == 0.0 and paper["deid"]["FID"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_distortion_raises_fid(self_run: tuple[dict[str, Any], Recorded],
-                               distorted_run: tuple[dict[str, Any], Recorded]) -> None:
+def test_distortion_raises_fid(
+    self_run: tuple[dict[str, Any], Recorded], distorted_run: tuple[dict[str, Any], Recorded]
+) -> None:
     same, worse = self_run[0]["totals"]["reality"], distorted_run[0]["totals"]["reality"]
     assert worse["fid"] > same["fid"] + 1.0
     assert worse["fvd_logits"] > same["fvd_logits"] + 1.0
@@ -148,8 +157,9 @@ def test_whole_stream_equals_batch(distorted_run: tuple[dict[str, Any], Recorded
             assert paper["deid"][key] == [pytest.approx(r, rel=1e-7, abs=1e-9), pytest.approx(rmse, rel=1e-9)]
     # identity: distances of the sampled pairs
     ident = recorded["identity"]
-    d_a = np.array([o.values["distances"]["dlib"]["deid_a"] for o in ident
-                    if o.values["distances"]["dlib"]["deid_a"] is not None])
+    d_a = np.array(
+        [o.values["distances"]["dlib"]["deid_a"] for o in ident if o.values["distances"]["dlib"]["deid_a"] is not None]
+    )
     assert len(d_a) == totals["deid"]["dist_a_n"] > 0
     assert paper["deid"]["A_mean"] == pytest.approx(d_a.mean(), rel=1e-9)
     assert paper["deid"]["A_std"] == pytest.approx(d_a.std(), rel=1e-7)  # population std, as the paper
@@ -184,8 +194,12 @@ def test_face_leaves_and_returns(zoo_ready: Path, leaves_and_returns: Path) -> N
     ident = recorded["identity"]
     expected = sum(1 for o in ident if not 30 <= round(o.t * 30) < 60)
     assert cov["by_analyser"]["identity"] == {
-        "frames": len(ident), "source_face_frames": expected, "source_multiple_frames": 0,
-        "deid_face_frames": expected, "deid_multiple_frames": 0}
+        "frames": len(ident),
+        "source_face_frames": expected,
+        "source_multiple_frames": 0,
+        "deid_face_frames": expected,
+        "deid_multiple_frames": 0,
+    }
     # windows with no face at all report undefined values with reasons, never a silent number
     assert report["totals"]["expression"]["pairs_without_face"] == {"source": 30, "deid": 30}
 
@@ -199,8 +213,10 @@ def test_video_without_faces(zoo_ready: Path, no_face: Path) -> None:
     assert totals["expression"]["pcc_mean"] is None and "pcc_mean" in totals["expression"]["null_reasons"]
     assert totals["deid"]["leak_rate"] is None and totals["deid"]["analysed_pairs"] == len(recorded["identity"])
     assert totals["reality"]["fid"] is None and totals["reality"]["clips"] == 0
-    assert "fewer than 2" in totals["reality"]["null_reasons"]["fid"] or "at least 2" in \
-        totals["reality"]["null_reasons"]["fid"]
+    assert (
+        "fewer than 2" in totals["reality"]["null_reasons"]["fid"]
+        or "at least 2" in totals["reality"]["null_reasons"]["fid"]
+    )
     assert report["paper"]["deid"]["FID"] is None and report["paper"]["deid"]["A_mean"] is None
 
 
@@ -210,24 +226,32 @@ def reference_images(tmp_path_factory: pytest.TempPathFactory, pristine: Path) -
 
     folder = tmp_path_factory.mktemp("refs")
     frame = decode(pristine, 1)[0]
-    paths = {"astronaut": write_png(folder / "astronaut.png", astronaut()),
-             "carphone": write_png(folder / "carphone.png", frame),
-             "blank": write_png(folder / "blank.png", np.full((64, 64, 3), 128, np.uint8))}
+    paths = {
+        "astronaut": write_png(folder / "astronaut.png", astronaut()),
+        "carphone": write_png(folder / "carphone.png", frame),
+        "blank": write_png(folder / "blank.png", np.full((64, 64, 3), 128, np.uint8)),
+    }
     yield paths
 
 
 def test_references_a_and_b(zoo_ready: Path, pristine: Path, reference_images: dict[str, Path]) -> None:
     # A = the astronaut (not the person in the video), B = the carphone subject: the stream looks like B
-    out = calculate_face_recognition_distances(pristine, pristine, ref_a=reference_images["astronaut"],
-                                               ref_b=reference_images["carphone"], rate=2.0,
-                                               options={"models": {"device": "cpu"}})
+    out = calculate_face_recognition_distances(
+        pristine,
+        pristine,
+        ref_a=reference_images["astronaut"],
+        ref_b=reference_images["carphone"],
+        rate=2.0,
+        options={"models": {"device": "cpu"}},
+    )
     for side in ("source", "deid"):
         assert out[side]["A_mean"] > 0.75 and out[side]["B_mean"] < 0.5
     assert out["deid_totals"]["leak_rate"] == 0.0 and out["deid_totals"]["swap_rate"] == 1.0
     assert out["deid_totals"]["a_reference"].startswith("ref_a: ")
 
 
-def test_reference_without_a_face_is_an_error(zoo_ready: Path, pristine: Path,
-                                               reference_images: dict[str, Path]) -> None:
+def test_reference_without_a_face_is_an_error(
+    zoo_ready: Path, pristine: Path, reference_images: dict[str, Path]
+) -> None:
     with pytest.raises(InputError, match="no face found in reference image"):
         calculate_face_recognition_distances(pristine, pristine, ref_a=reference_images["blank"])

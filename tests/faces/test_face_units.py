@@ -29,8 +29,13 @@ def test_expression_window_and_total_match_scipy() -> None:
     metric = ExpressionMetric(window)
     for i in range(n):
         missing = i % 7 == 0  # no face on the de-identified frame: left out of the statistics
-        metric.update(Observation("faces", float(t[i]), {"source_aus": src[i].astype(np.float32),
-                                                         "deid_aus": None if missing else deid[i]}))
+        metric.update(
+            Observation(
+                "faces",
+                float(t[i]),
+                {"source_aus": src[i].astype(np.float32), "deid_aus": None if missing else deid[i]},
+            )
+        )
     keep = np.arange(n) % 7 != 0
     s32 = src.astype(np.float32).astype(np.float64)
     win = keep & (t > t[-1] - window)
@@ -62,8 +67,11 @@ def test_deid_distances_and_rates_match_numpy() -> None:
     has_face = np.arange(n) % 5 != 0
     for i in range(n):
         dist = {k: (float(d[i, j]) if has_face[i] else None) for j, k in enumerate(names)}
-        metric.update(Observation("identity", i * 0.2, {"source_faces": 1, "deid_faces": int(has_face[i]),
-                                                        "distances": {"dlib": dist}}))
+        metric.update(
+            Observation(
+                "identity", i * 0.2, {"source_faces": 1, "deid_faces": int(has_face[i]), "distances": {"dlib": dist}}
+            )
+        )
     total = metric.total_values()
     x = d[has_face]
     assert total["leak_rate"] == pytest.approx(np.mean(x[:, 0] <= 0.6))
@@ -101,8 +109,10 @@ def test_paper_block_merges_contributors() -> None:
             return {"source": {self.key: 0.0}, "deid": {self.key: 1.0}}
 
     assert paper_block([object()]) is None
-    assert paper_block([Part("FID"), Part("A_mean")]) == {"source": {"FID": 0.0, "A_mean": 0.0},
-                                                          "deid": {"FID": 1.0, "A_mean": 1.0}}
+    assert paper_block([Part("FID"), Part("A_mean")]) == {
+        "source": {"FID": 0.0, "A_mean": 0.0},
+        "deid": {"FID": 1.0, "A_mean": 1.0},
+    }
 
 
 def test_crop_square_pads_outside_with_black() -> None:
