@@ -130,6 +130,18 @@ _TYPES: dict[str, tuple[type, ...]] = {
 OPTION_SECTIONS = ("pixel", "faces", "identity", "expression", "reality", "models", "mqtt")
 
 
+# Paths inside option tables, resolved like source/deid when they come from a file.
+_PATH_OPTIONS = (
+    ("identity", "ref_a"),
+    ("identity", "ref_b"),
+    ("identity", "insightface_dir"),
+    ("models", "dir"),
+    ("mqtt", "ca_file"),
+    ("mqtt", "cert_file"),
+    ("mqtt", "key_file"),
+)
+
+
 def config_keys() -> list[str]:
     return sorted({f.name for f in fields(RunConfig)} - {"options"} | set(OPTION_SECTIONS))
 
@@ -184,12 +196,17 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
     if path is not None:
         document = load_toml(path)
         apply_settings(config, document, str(path))
-        # Relative media paths in a config file are relative to the file, so examples run from anywhere.
+        # Relative paths in a config file are relative to the file, so a config runs the same from anywhere.
         base = Path(path).resolve().parent
-        for key in ("source", "deid"):
+        for key in ("source", "deid", "log", "report"):
             value = document.get(key)
             if isinstance(value, str) and _is_local_path(value) and not Path(value).is_absolute():
                 setattr(config, key, str(base / value))
+        for section, key in _PATH_OPTIONS:
+            table = config.options.get(section, {})
+            value = table.get(key)
+            if isinstance(value, str) and not Path(value).is_absolute():
+                table[key] = str(base / value)
     if overrides:
         apply_settings(config, overrides, "command line")
     return config.validate()

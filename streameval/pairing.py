@@ -3,8 +3,8 @@
 Two policies:
 
 * ``time``: a de-identified frame at pts ``p`` is shown at source time ``p - offset``. A source frame and a
-  de-identified frame are paired when each is the other's nearest neighbour in time and they are at most
-  ``tolerance`` apart (mutual nearest neighbours). With sorted streams the nearest neighbours are adjacent, so one
+  de-identified frame are paired when, among the frames not paired yet, each is the other's nearest neighbour in
+  time and they are at most ``tolerance`` apart (the same result as greedily pairing the closest free frames). With sorted streams the nearest neighbours are adjacent, so one
   frame of look-ahead per side decides every case; 25 fps against 30 fps pairs every 25 fps frame and leaves the
   surplus 30 fps frames unpaired, and a frame dropped on one side leaves its partner unpaired.
 * ``index``: frame ``i`` of the source pairs with frame ``i + index_offset`` of the de-identified stream.

