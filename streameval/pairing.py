@@ -2,11 +2,12 @@
 
 Two policies:
 
-* ``time``: a de-identified frame at pts ``p`` is shown at source time ``p - offset``. A source frame and a
-  de-identified frame are paired when, among the frames not paired yet, each is the other's nearest neighbour in
-  time and they are at most ``tolerance`` apart (the same result as greedily pairing the closest free frames). With sorted streams the nearest neighbours are adjacent, so one
-  frame of look-ahead per side decides every case; 25 fps against 30 fps pairs every 25 fps frame and leaves the
-  surplus 30 fps frames unpaired, and a frame dropped on one side leaves its partner unpaired.
+* ``time``: a de-identified frame at pts ``p`` is shown at source time ``p - offset``. Walking both streams in
+  time order, the oldest undecided source frame and the oldest undecided de-identified frame are paired when they
+  are at most ``tolerance`` apart and neither stream's next frame is closer to the other's frame; otherwise the
+  older (or the dominated) one is left unpaired. One frame of look-ahead per side decides every case, so 25 fps
+  against 30 fps pairs every 25 fps frame and leaves the surplus 30 fps frames unpaired, and a frame dropped on
+  one side leaves its partner unpaired. Pairs never cross: frame order is kept on both sides.
 * ``index``: frame ``i`` of the source pairs with frame ``i + index_offset`` of the de-identified stream.
 
 :class:`Pairer` is a pure state machine (push frames, pull events) so it can be tested without I/O; the async

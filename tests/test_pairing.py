@@ -42,25 +42,23 @@ def run(src: list[Frame], deid: list[Frame], config: PairingConfig, interleave: 
 
 
 def reference_pairs(ts: np.ndarray, td: np.ndarray, tol: float) -> set[tuple[int, int]]:
-    """Greedy one-to-one matching over the whole sequences: repeatedly pair the closest free frames.
+    """The pairing rule as a batch two-pointer walk over complete, sorted sequences.
 
-    Each pair it takes is a mutual nearest neighbour among the frames still free, which is what the streaming
-    pairer decides with one frame of look-ahead.
+    Independent of the streaming machinery (arrival order, waiting for look-ahead, end-of-stream handling): the
+    streaming pairer must reach the same decisions whatever order the frames arrive in.
     """
-    if len(ts) == 0 or len(td) == 0:
-        return set()
-    dist = np.abs(ts[:, None] - td[None, :])
     pairs: set[tuple[int, int]] = set()
-    used_s: set[int] = set()
-    used_d: set[int] = set()
-    for flat in np.argsort(dist, axis=None, kind="stable"):
-        i, j = divmod(int(flat), len(td))
-        if dist[i, j] > tol:
-            break
-        if i not in used_s and j not in used_d:
+    i = j = 0
+    while i < len(ts) and j < len(td):
+        gap = abs(ts[i] - td[j])
+        if td[j] < ts[i] - tol or (j + 1 < len(td) and gap <= tol and abs(td[j + 1] - ts[i]) < gap):
+            j += 1  # too old, or the next de-identified frame is closer to this source frame
+        elif ts[i] < td[j] - tol or (i + 1 < len(ts) and abs(ts[i + 1] - td[j]) < gap):
+            i += 1
+        else:
             pairs.add((i, j))
-            used_s.add(i)
-            used_d.add(j)
+            i += 1
+            j += 1
     return pairs
 
 
@@ -144,5 +142,9 @@ def test_streaming_equals_batch_reference(s: list[float], d: list[float], tol: f
     p = run(frames(list(ts)), frames(list(td)), PairingConfig(tolerance=tol, max_pending=1000), order)
     expected = reference_pairs(ts, td, tol)
     assert pairs_of(p) == expected
+    got = sorted(pairs_of(p))
+    assert all(abs(ts[i] - td[j]) <= tol for i, j in got)  # within tolerance
+    assert [j for _, j in got] == sorted(j for _, j in got)  # order kept on both sides, one-to-one
+    assert len({j for _, j in got}) == len(got)
     assert p.counts.unpaired_source == len(ts) - len(expected)
     assert p.counts.unpaired_deid == len(td) - len(expected)
