@@ -196,7 +196,7 @@ async def evaluate(
         failure: BaseException | None = None
         try:
             result = await pipeline.run()
-        except Exception as exc:  # still write what was measured, then re-raise
+        except (Exception, asyncio.CancelledError) as exc:  # still write what was measured, then re-raise
             failure = exc
         finally:
             if watcher is not None:

@@ -14,6 +14,7 @@ calls happen in stream order so it may keep state (clips).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -268,41 +269,54 @@ class Pipeline:
         self._latest_t = max(self._latest_t, event.t)
 
     # -- run -----------------------------------------------------------------------------------------------
+    async def _intake(self, frames: AsyncGenerator[tuple[Side, Frame | None], None]) -> None:
+        """Feed frames through pairing into the lanes until both streams end."""
+        async for side, frame in frames:
+            if frame is None:
+                self.pairer.end(side)
+            else:
+                self.pairer.push(side, frame)
+            await self._dispatch_events()
+            await self._publish_ready()
+            self._check_lanes()
+        self.pairer.flush()
+        await self._dispatch_events()
+        await self._drain()
+
+    async def _dispatch_events(self) -> None:
+        for event in self.pairer.events():
+            self._note_event(event)
+            if isinstance(event, FramePair):
+                await self._dispatch(event)
+
     async def run(self) -> RunResult:
         started = self.clock()
         for lane in self._lanes:
             lane.task = asyncio.create_task(self._work(lane), name=f"se-analyse-{lane.analyser.name}")
         frames = self._live_frames() if self.config.live else self._replay_frames()
+        intake = asyncio.create_task(self._intake(frames), name="se-intake")
+        # A stop request must not wait for the next frame: a live stream may deliver none for a long time.
+        stopper = asyncio.create_task(self._stop.wait(), name="se-stop-request")
         status: Literal["complete", "interrupted", "failed"] = "complete"
         error: str | None = None
         try:
-            async for side, frame in frames:
-                if self._stop.is_set():
-                    status = "interrupted"
-                    break
-                if frame is None:
-                    self.pairer.end(side)
-                else:
-                    self.pairer.push(side, frame)
-                for event in self.pairer.events():
-                    self._note_event(event)
-                    if isinstance(event, FramePair):
-                        await self._dispatch(event)
-                await self._publish_ready()
-                self._check_lanes()
-            if status == "complete":
-                self.pairer.flush()
-                for event in self.pairer.events():
-                    self._note_event(event)
-                    if isinstance(event, FramePair):
-                        await self._dispatch(event)
-                await self._drain()
+            await asyncio.wait({intake, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if not intake.done():
+                status = "interrupted"
+                intake.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await intake
+            else:
+                intake.result()  # a source or analyser error surfaces here
         except asyncio.CancelledError:
             status = "interrupted"
+            intake.cancel()
+            raise
         except Exception as exc:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            stopper.cancel()
             await frames.aclose()
             await self._shutdown_lanes()
             await self._finish()
