@@ -13,7 +13,7 @@ from tests.videos import CASES, write_video
 
 
 def test_replay_publishes_records_alerts_and_report(mosquitto: Mosquitto, tmp_path: Path) -> None:  # noqa: F811
-    video = write_video(tmp_path / "v.mp4", CASES[0])  # 30 frames at 25 fps: records at 0.4, 0.8, 1.16 (final)
+    write_video(tmp_path / "v.mp4", CASES[0])  # 30 frames at 25 fps: records at 0.4, 0.8, 1.16 (final)
     config = tmp_path / "run.toml"
     config.write_text(
         f'source = "v.mp4"\ndeid = "v.mp4"\nwindow = "0.4s"\nhop = "0.4s"\nstream_id = "cam7"\n'
