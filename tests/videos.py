@@ -139,3 +139,14 @@ def write_zero_frames(path: Path) -> Path:
         stream.pix_fmt = "yuv420p"
         container.start_encoding()  # write the header even though no packet follows
     return path
+
+
+def decode_rgb(path: Path, limit: int | None = None) -> list[npt.NDArray[np.uint8]]:
+    """The first ``limit`` (default all) frames of a video as RGB arrays."""
+    frames: list[npt.NDArray[np.uint8]] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8))
+            if limit is not None and len(frames) >= limit:
+                break
+    return frames

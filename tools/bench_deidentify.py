@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -33,8 +32,7 @@ from streameval.deidentify.mesh_topology import mouth_opening  # noqa: E402
 from streameval.deidentify.methods import METHODS  # noqa: E402
 from streameval.deidentify.video import deidentify_video  # noqa: E402
 from streameval.models.loaders import load_detector, load_dlib_embedder, load_landmarker  # noqa: E402
-
-START, END = "<!-- bench_deidentify:start -->", "<!-- bench_deidentify:end -->"
+from tools.bench_md import write_section  # noqa: E402
 
 
 def frames_of(path: Path) -> list[np.ndarray]:
@@ -91,7 +89,6 @@ def main() -> None:
             )
         q = swap_quality(src, Path(tmp) / "swap.mp4")
     lines = [
-        START,
         "## De-identifiers (tools/bench_deidentify.py)",
         "",
         f"Command: `python tools/bench_deidentify.py` — machine: {platform.processor() or platform.machine()}, "
@@ -108,18 +105,12 @@ def main() -> None:
         f"astronaut B {q['b_mean']:.3f} ± {q['b_std']:.3f} (verified as B: {q['verified_b']:.0%}). Mouth opening "
         f"source vs swapped (our mesh, all frames): Pearson r = {q['mouth_r']:.3f}; swapped face detected on "
         f"{q['detected']:.0%} of frames.",
-        END,
     ]
     section = "\n".join(lines)
     print(section)
     if args.no_write:
         return
-    text = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
-    if START in text and END in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _m: section, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    args.output.write_text(text)
+    write_section("bench_deidentify", section, path=args.output)
 
 
 if __name__ == "__main__":

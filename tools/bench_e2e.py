@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import sys
 import time
 import types
@@ -32,7 +31,10 @@ from streameval.datasets import example_video
 from streameval.evaluation import evaluate
 from streameval.models import zoo
 
-BEGIN, END = "<!-- bench_e2e:begin -->", "<!-- bench_e2e:end -->"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools.bench_md import write_section  # noqa: E402
 
 
 def example_pair() -> tuple[Path, Path]:
@@ -110,7 +112,6 @@ def main() -> None:
     health = report["totals"]["health"]
     frames = report["pairing"]["paired"]
     lines = [
-        BEGIN,
         "## End to end: face metric families (tools/bench_e2e.py)",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared; load average {load:.1f} at the start), "
@@ -155,18 +156,11 @@ def main() -> None:
         "The streameval time is the whole replay (decode, pairing, windows) and the reference time the encoding "
         "loop alone over frames already in memory. In the all-metrics replay the reality lane (I3D on one thread, "
         "~2 s per batch of two clips) is the bottleneck; `[models] threads = 2` helps when cores are free.",
-        END,
     ]
     section = "\n".join(lines)
     print(section)
     if not args.no_write:
-        path = Path("BENCHMARKS.md")
-        text = path.read_text() if path.exists() else "# Benchmarks\n"
-        if BEGIN in text:
-            text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: section, text, flags=re.S)
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        path.write_text(text)
+        write_section("bench_e2e", section, path=Path("BENCHMARKS.md"))
 
 
 if __name__ == "__main__":

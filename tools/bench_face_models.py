@@ -10,7 +10,6 @@ import argparse
 import logging
 import os
 import platform
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -21,8 +20,12 @@ import numpy as np
 from streameval.datasets import example_video
 from streameval.models.loaders import load_detector, load_dlib_embedder, load_landmarker
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools.bench_md import write_section  # noqa: E402
+
 log = logging.getLogger("bench_face_models")
-SECTION = "## Face models"
 
 
 def _frames(n: int) -> list[np.ndarray]:
@@ -67,7 +70,7 @@ def main() -> int:
     ]
     cmd = "python tools/bench_face_models.py " + " ".join(sys.argv[1:])
     lines = [
-        SECTION,
+        "## Face models",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"onnxruntime CPU, {args.threads} intra-op thread(s). Command: `{cmd.strip()}`",
@@ -79,11 +82,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     log.info("%s", text)
     if not args.no_write:
-        path = Path("BENCHMARKS.md")
-        old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-        new = pattern.sub(text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-        path.write_text(new, encoding="utf-8")
+        write_section("bench_face_models", text, path=Path("BENCHMARKS.md"))
     return 0
 
 

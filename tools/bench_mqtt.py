@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -23,8 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from streameval.sinks.mqtt import MqttSink, parse_mqtt_url  # noqa: E402
 from tests.mqtt_broker import Mosquitto, Subscriber, find_mosquitto, free_port  # noqa: E402
-
-BEGIN, END = "<!-- bench_mqtt:begin -->", "<!-- bench_mqtt:end -->"
+from tools.bench_md import write_section  # noqa: E402
 
 
 def record(seq: int) -> dict[str, Any]:
@@ -74,7 +72,6 @@ def main() -> None:
         finally:
             broker.stop()
     lines = [
-        BEGIN,
         "## MQTT sink (tools/bench_mqtt.py)",
         "",
         f"`python tools/bench_mqtt.py --records {args.records}` on {platform.processor() or platform.machine()}, "
@@ -85,17 +82,10 @@ def main() -> None:
         "| QoS | publish() call (µs, encode + enqueue) | end-to-end (records/s, until all received) |",
         "|---|---|---|",
         *(f"| {qos} | {us:.1f} | {rate:.0f} |" for qos, us, rate in rows),
-        END,
     ]
     section = "\n".join(lines)
     print(section)
-    path = REPO / "BENCHMARKS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
+    write_section("bench_mqtt", section, path=REPO / "BENCHMARKS.md")
 
 
 if __name__ == "__main__":

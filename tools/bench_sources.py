@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from streameval.datasets import example_video  # noqa: E402
 from streameval.sources import open_source  # noqa: E402
 from tests.videos import VideoCase, write_video  # noqa: E402
+from tools.bench_md import write_section  # noqa: E402
 
 
 def bare_pyav(path: Path) -> tuple[int, float]:
@@ -76,7 +76,6 @@ def main() -> None:
             rows.append(f"| {name} | {n_bare / t_bare:.0f} | {n_src / t_src:.0f} | {t_src / t_bare:.2f} |")
     section = "\n".join(
         [
-            "<!-- bench_sources:start -->",
             "## sources: decode throughput (fast replay)",
             "",
             f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
@@ -86,13 +85,9 @@ def main() -> None:
             "| input | bare PyAV fps | open_source fps | time ratio |",
             "|---|---|---|---|",
             *rows,
-            "<!-- bench_sources:end -->",
         ]
     )
-    text = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"<!-- bench_sources:start -->.*?<!-- bench_sources:end -->", re.S)
-    text = pattern.sub(section, text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-    args.output.write_text(text)
+    write_section("bench_sources", section, path=args.output)
     print(section)
 
 

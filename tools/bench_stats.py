@@ -40,8 +40,12 @@ from streameval.stats import (
     frechet_distance_from_features,
 )
 
-log = logging.getLogger("bench_stats")
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools.bench_md import write_section  # noqa: E402
+
+log = logging.getLogger("bench_stats")
 
 
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, object]:
@@ -166,17 +170,6 @@ def machine() -> str:
     )
 
 
-def write_section(text: str, path: Path) -> None:
-    old = path.read_text() if path.exists() else ""
-    start = old.find("## Statistics")
-    if start < 0:
-        new = (old.rstrip() + "\n\n" if old.strip() else "") + text
-    else:
-        end = old.find("\n## ", start + 3)
-        new = old[:start] + text + ("" if end < 0 else old[end + 1 :])
-    path.write_text(new.rstrip() + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dims", type=int, nargs="+", default=[1024, 2048])
@@ -220,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sys.stdout.write(section + "\n")
     if not args.no_write:
-        write_section(section, ROOT / "BENCHMARKS.md")
+        write_section("bench_stats", section, path=ROOT / "BENCHMARKS.md")
     return 0
 
 

@@ -23,7 +23,11 @@ from streameval.models.fetch import cache_dir
 from streameval.models.i3d import I3DFeatureExtractor
 from streameval.models.i3d_export import ONNX_FILENAME, build_i3d
 
-START, END = "<!-- i3d-bench:start -->", "<!-- i3d-bench:end -->"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tools.bench_md import write_section  # noqa: E402
+
 log = logging.getLogger("i3d_bench")
 
 
@@ -67,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     section = "\n".join(
         [
-            START,
             "## I3D feature extraction",
             "",
             f"Machine: {_cpu_name()}, {os.cpu_count()} logical cores, load average {load:.1f} at the start "
@@ -79,18 +82,11 @@ def main(argv: list[str] | None = None) -> int:
             "| model | device | time per clip | CPU time per clip |",
             "|---|---|---|---|",
             line,
-            END,
         ]
     )
     log.info("%s", section)
     if not args.no_write:
-        text = args.out.read_text() if args.out.is_file() else "# Benchmarks\n"
-        if START in text and END in text:
-            head, rest = text.split(START, 1)
-            text = head + section + rest.split(END, 1)[1]
-        else:
-            text = text.rstrip("\n") + "\n\n" + section + "\n"
-        args.out.write_text(text)
+        write_section("i3d-bench", section, path=args.out)
     return 0
 
 

@@ -11,29 +11,17 @@ import numpy.typing as npt
 import pytest
 
 from streameval.datasets import example_video
-from streameval.models import zoo
+from tests.videos import decode_rgb
 
 Frames = list[npt.NDArray[np.uint8]]
 
 
 @pytest.fixture(scope="session")
-def zoo_ready() -> Path:
-    target = zoo.resolve_models_dir()
-    bad = [s for s in zoo.verify(target, ["face_detector", "face_mesh", "dlib_resnet", "i3d"]) if not s.ok]
-    if bad:
-        detail = "; ".join(f"{s.name}: {', '.join(s.problems)}" for s in bad)
-        pytest.fail(f"model zoo in {target} is not built ({detail}): run `streameval models build`", pytrace=False)
-    return target
+def zoo_ready(models_dir: Path) -> Path:
+    return models_dir
 
 
-def decode(path: Path, limit: int | None = None) -> Frames:
-    frames: Frames = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            frames.append(np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8))
-            if limit is not None and len(frames) >= limit:
-                break
-    return frames
+decode = decode_rgb
 
 
 def write_video(path: Path, frames: Frames, fps: int = 30) -> Path:
