@@ -80,7 +80,7 @@ def _add_evaluation_args(p: argparse.ArgumentParser, live: bool) -> None:
     g.add_argument("--index-offset", type=int, help="with --pair index: deid frame i+N pairs with source frame i")
     g.add_argument("--max-pending", type=int, help="frames held for one stream while the other lags (64)")
     g = p.add_argument_group("analysis")
-    g.add_argument("--metrics", help="comma-separated metric families (default: pixel)")
+    g.add_argument("--metrics", help="comma-separated families: identity, expression, reality, pixel (default: pixel)")
     g.add_argument("--rate", type=_rate, action="append", help="analyser sampling rate, NAME=PER_SECOND (repeat)")
     g.add_argument(
         "--policy",

@@ -75,6 +75,8 @@ class RunConfig:
         return "drop-oldest" if self.live else "block"
 
     def validate(self) -> RunConfig:
+        if self.source == "-" and self.deid == "-":
+            raise ConfigError("only one of SOURCE and DEID can be '-' (standard input)")
         if self.pair not in ("time", "index"):
             raise ConfigError(f"pair: must be 'time' or 'index', got {self.pair!r}")
         if self.policy not in (None, "block", "drop-oldest"):

@@ -23,6 +23,7 @@ from streameval.alerts import AlertEngine, parse_rules
 from streameval.analysis.base import Analyser
 from streameval.config import RunConfig
 from streameval.errors import ConfigError, InputError
+from streameval.families import FAMILIES
 from streameval.metrics.base import Metric
 from streameval.metrics.health import HealthMetric
 from streameval.pairing import Pairer, PairingConfig
@@ -36,43 +37,6 @@ from streameval.windows import WindowConfig, Windower
 log = logging.getLogger(__name__)
 
 FamilyFactory = Callable[[RunConfig], tuple[list[Analyser], list[Metric]]]
-
-
-def _pixel_family(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
-    from streameval.analysis.pixel import PixelAnalyser
-    from streameval.metrics.pixel import PixelMetric
-
-    unknown = set(config.options.get("pixel", {}))
-    if unknown:
-        raise ConfigError(f"[pixel]: unknown keys {sorted(unknown)}; the pixel family has no options")
-    return [PixelAnalyser(rate=config.rate.get("pixel"))], [PixelMetric(config.window)]
-
-
-def _expression_family(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
-    from streameval.families import expression_family
-
-    return expression_family(config)
-
-
-def _identity_family(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
-    from streameval.families import identity_family
-
-    return identity_family(config)
-
-
-def _reality_family(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
-    from streameval.families import reality_family
-
-    return reality_family(config)
-
-
-#: metric families by name (``--metrics``); each builds its analysers and metrics from the config
-FAMILIES: dict[str, FamilyFactory] = {
-    "pixel": _pixel_family,
-    "expression": _expression_family,
-    "identity": _identity_family,
-    "reality": _reality_family,
-}
 
 
 def build_families(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:

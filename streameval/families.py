@@ -1,13 +1,18 @@
-"""Factories of the face metric families (``expression``, ``identity``, ``reality``) for ``evaluation.FAMILIES``.
+"""The metric families that ``--metrics`` names: ``FAMILIES`` maps each name to a factory.
 
-Each factory reads its option tables (:mod:`streameval.analysis.face_config`), loads its models and returns
-its analyser and metric. Models are loaded per analyser: every analysis lane runs in its own thread, and
+Each factory reads its option tables (:mod:`streameval.analysis.face_config` for the face families), loads its
+models and returns its analysers and metrics. Heavy imports happen inside the factories, so only the families a
+run names cost anything.
+
+Models are loaded per analyser: every analysis lane runs in its own thread, and
 onnxruntime sessions are cheap next to the work they do. Default sampling rates: ``faces`` (expression) and
 ``reality`` every pair, ``identity`` 5 pairs per second (dlib ~135 ms per face on one CPU core); override with
 ``rate.<analyser>``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from streameval.analysis.base import Analyser
 from streameval.analysis.face_config import (
@@ -19,13 +24,23 @@ from streameval.analysis.face_config import (
     reality_options,
 )
 from streameval.config import RunConfig
-from streameval.errors import ModelError
+from streameval.errors import ConfigError, ModelError
 from streameval.metrics.base import Metric
 from streameval.models.base import FaceDetector
 
 IDENTITY_RATE = 5.0
 
 Family = tuple[list[Analyser], list[Metric]]
+
+
+def pixel_family(config: RunConfig) -> Family:
+    from streameval.analysis.pixel import PixelAnalyser
+    from streameval.metrics.pixel import PixelMetric
+
+    unknown = set(config.options.get("pixel", {}))
+    if unknown:
+        raise ConfigError(f"[pixel]: unknown keys {sorted(unknown)}; the pixel family has no options")
+    return [PixelAnalyser(rate=config.rate.get("pixel"))], [PixelMetric(config.window)]
 
 
 def _detector(config: RunConfig, models: ModelOptions) -> FaceDetector:
@@ -155,3 +170,12 @@ def shared_metrics(analysers: list[Analyser], config: RunConfig) -> list[Metric]
     if not any(n in FACE_ANALYSERS for n in names):
         return []
     return [CoverageMetric(names, config.window)]
+
+
+#: metric families by name (``--metrics``); each builds its analysers and metrics from the config
+FAMILIES: dict[str, Callable[[RunConfig], Family]] = {
+    "pixel": pixel_family,
+    "expression": expression_family,
+    "identity": identity_family,
+    "reality": reality_family,
+}

@@ -183,6 +183,12 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: 
     assert "Traceback" not in err and "error" in err
 
 
+def test_both_streams_from_stdin_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["replay", "-", "-"], tmp_path, capsys)
+    assert code == EXIT_USAGE
+    assert "standard input" in one_line_error(err)
+
+
 def test_unknown_config_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text('source = "a.mp4"\ndeid = "b.mp4"\nwindw = "10s"\n')
