@@ -175,7 +175,7 @@ class _Progress:
         wall = time.monotonic() - self.started
         speed = window["end"] / wall if wall > 0 and window["end"] > 0 else 0.0
         line = (
-            f"t={window['end']:7.2f}s  records={record['seq'] + 1}  paired={health.get('paired', 0)}"
+            f"t={window['end']:7.2f}s  records={record['seq'] + 1}  window pairs={health.get('paired', 0)}"
             f"  dropped={health.get('dropped', 0)}  speed={speed:.1f}x"
         )
         sys.stderr.write(("\r" + line) if self.tty else line + "\n")
@@ -196,9 +196,52 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if report["status"] == "interrupted":
         log.warning("interrupted; report written to %s", config.report)
         return EXIT_INTERRUPTED
-    if config.report and not args.quiet:
-        sys.stderr.write(f"report: {config.report}\n")
+    if not args.quiet:
+        sys.stderr.write(summary(report))
     return EXIT_OK
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return "n/a" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
+
+
+def summary(report: dict[str, Any]) -> str:
+    """A few whole-stream lines for a person at the terminal (the report file has everything)."""
+    totals = report.get("totals", {})
+    pairing = report.get("pairing", {})
+    lines = [
+        f"status: {report.get('status')}  pairs: {pairing.get('paired', 0)}  unpaired: "
+        f"{pairing.get('unpaired_source', 0)} source / {pairing.get('unpaired_deid', 0)} de-identified"
+    ]
+    if "deid" in totals:
+        d = totals["deid"]
+        lines.append(
+            f"identity ({d.get('recogniser')}, threshold {d.get('threshold')}): leak rate {_fmt(d.get('leak_rate'))}"
+            f", swap rate {_fmt(d.get('swap_rate'))}, distance to A {_fmt(d.get('dist_a_mean'))}"
+            f", to B {_fmt(d.get('dist_b_mean'))}"
+        )
+    if "expression" in totals:
+        e = totals["expression"]
+        lines.append(
+            f"expression: AU PCC {_fmt(e.get('pcc_mean'))}, RMSE {_fmt(e.get('rmse_mean'))}"
+            f", CCC {_fmt(e.get('ccc_mean'))} (mean over {e.get('pcc_aus', 0)} AUs)"
+        )
+    if "reality" in totals:
+        r = totals["reality"]
+        low = " (few clips: biased up, compare like with like)" if r.get("fid_low_n") else ""
+        lines.append(f"reality: FID {_fmt(r.get('fid'), 2)} over {r.get('clips', 0)} clip pairs{low}")
+    if "coverage" in totals:
+        c = totals["coverage"]
+        lines.append(f"face coverage: source {_fmt(c.get('source'), 2)}, de-identified {_fmt(c.get('deid'), 2)}")
+    if "pixel" in totals:
+        p = totals["pixel"]
+        lines.append(f"pixel: PSNR {_fmt(p.get('psnr_mean'), 2)} dB, SSIM {_fmt(p.get('ssim_mean'))}")
+    alerts = report.get("alerts", {})
+    if alerts.get("events"):
+        lines.append(f"alerts: {len(alerts['events'])} events, {len(alerts.get('active_at_end', []))} active at end")
+    if report.get("report_path"):
+        lines.append(f"report: {report['report_path']}")
+    return "\n".join(lines) + "\n"
 
 
 async def _evaluate_with_signals(config: RunConfig, progress: _Progress) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from streameval.cli import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main
+from streameval.cli import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, main, summary
 from streameval.datasets import example_video
 from tests.videos import CASES, write_audio_only, write_video, write_zero_frames
 
@@ -216,3 +216,26 @@ def test_sigint_writes_the_report(tmp_path: Path) -> None:
     assert data["totals"]["pixel"]["ssim_n"] == data["pairing"]["paired"]
     lines = (tmp_path / "log.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["type"] == "report"
+
+
+def test_summary_shows_the_whole_stream_values() -> None:
+    report = {
+        "status": "complete",
+        "pairing": {"paired": 120, "unpaired_source": 1, "unpaired_deid": 2},
+        "totals": {
+            "deid": {"recogniser": "dlib", "threshold": 0.6, "leak_rate": 0.025, "swap_rate": None,
+                     "dist_a_mean": 0.748, "dist_b_mean": None},
+            "reality": {"fid": 4.5725, "clips": 7, "fid_low_n": True},
+            "pixel": {"psnr_mean": 32.541, "ssim_mean": 0.9512},
+        },
+        "alerts": {"events": [{"event": "raise"}], "active_at_end": []},
+        "report_path": "r.json",
+    }  # fmt: skip
+    lines = summary(report).splitlines()
+    assert lines[0] == "status: complete  pairs: 120  unpaired: 1 source / 2 de-identified"
+    assert lines[1] == (
+        "identity (dlib, threshold 0.6): leak rate 0.025, swap rate n/a, distance to A 0.748, to B n/a"
+    )
+    assert lines[2].startswith("reality: FID 4.57 over 7 clip pairs (few clips")
+    assert lines[3] == "pixel: PSNR 32.54 dB, SSIM 0.951"
+    assert lines[4:] == ["alerts: 1 events, 0 active at end", "report: r.json"]
