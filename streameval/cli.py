@@ -120,24 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr, no progress")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    replay = sub.add_parser(
-        "replay",
-        help="evaluate recorded videos as fast as possible, with a final report",
-        description="Offline evaluation: nothing is dropped; progress is shown on stderr.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_EPILOG,
-    )
-    _add_evaluation_args(replay, live=False)
-    replay.set_defaults(handler=_cmd_evaluate, live=False)
-    run = sub.add_parser(
-        "run",
-        help="monitor live streams (reconnects, bounded lag, drops counted)",
-        description="Live evaluation: analysis drops the oldest work when it falls behind, so lag stays bounded.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_EPILOG,
-    )
-    _add_evaluation_args(run, live=True)
-    run.set_defaults(handler=_cmd_evaluate, live=True)
+    modes = [
+        ("replay", False, "evaluate recorded videos as fast as possible, with a final report",
+         "Offline evaluation: nothing is dropped; progress is shown on stderr."),
+        ("run", True, "monitor live streams (reconnects, bounded lag, drops counted)",
+         "Live evaluation: analysis drops the oldest work when it falls behind, so lag stays bounded."),
+    ]  # fmt: skip
+    for name, live, summary_line, description in modes:
+        mode = sub.add_parser(
+            name,
+            help=summary_line,
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=_EPILOG,
+        )
+        _add_evaluation_args(mode, live=live)
+        mode.set_defaults(handler=_cmd_evaluate, live=live)
     add_models_parser(sub)
     add_deidentify_parser(sub)
     return parser

@@ -70,3 +70,13 @@ def same_kind(a: object, b: object, what: str) -> None:
         raise UsageError(f"cannot merge {type(b).__name__} into {type(a).__name__}")
     if getattr(a, "_config", None) != getattr(b, "_config", None):
         raise UsageError(f"cannot merge {what} with different settings: {a!r} vs {b!r}")
+
+
+def stream_time(t: float, now: float) -> float:
+    """``t`` as a float, checked finite and not before ``now`` (the latest stream time a window has seen)."""
+    v = float(t)
+    if not math.isfinite(v):
+        raise InputError(f"t must be a finite stream time, got {t!r}")
+    if v < now:
+        raise InputError(f"stream time went backwards: t={v} after {now}")
+    return v

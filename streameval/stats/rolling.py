@@ -14,8 +14,8 @@ from typing import Any, Generic, Self, TypeVar
 
 import numpy as np
 
-from streameval.errors import InputError, UsageError
-from streameval.stats._check import positive_int
+from streameval.errors import UsageError
+from streameval.stats._check import positive_int, stream_time
 from streameval.stats.base import Statistic
 
 R = TypeVar("R")
@@ -120,13 +120,8 @@ class TimeRolling(_Window[R]):
         return self._obs[-1][0] if self._obs else None
 
     def _advance_clock(self, t: float) -> float:
-        v = float(t)
-        if not math.isfinite(v):
-            raise InputError(f"t must be a finite stream time, got {t!r}")
-        if v < self._now:
-            raise InputError(f"stream time went backwards: t={v} after {self._now}")
-        self._now = v
-        return v
+        self._now = stream_time(t, self._now)
+        return self._now
 
     def expire(self, now: float) -> int:
         """Drop observations with ``t <= now - period``; returns how many were dropped."""

@@ -15,9 +15,9 @@ from typing import Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from streameval.errors import InputError, UsageError
+from streameval.errors import UsageError
 from streameval.stats import results
-from streameval.stats._check import matrix, positive_int
+from streameval.stats._check import matrix, positive_int, stream_time
 from streameval.stats.cross_gram import CrossGram
 from streameval.stats.frechet import FrechetResult, from_cov, from_cross, mean_term
 
@@ -63,13 +63,8 @@ class RollingFrechet:
         return None if self._now == -math.inf else self._now
 
     def _clock(self, t: float) -> float:
-        v = float(t)
-        if not math.isfinite(v):
-            raise InputError(f"t must be a finite stream time, got {t!r}")
-        if v < self._now:
-            raise InputError(f"stream time went backwards: t={v} after {self._now}")
-        self._now = v
-        return v
+        self._now = stream_time(t, self._now)
+        return self._now
 
     def update(self, x: ArrayLike | None = None, y: ArrayLike | None = None, *, t: float | None = None) -> None:
         """Add clip features of either or both streams observed at stream time ``t``."""
