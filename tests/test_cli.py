@@ -233,9 +233,7 @@ def test_summary_shows_the_whole_stream_values() -> None:
     }  # fmt: skip
     lines = summary(report).splitlines()
     assert lines[0] == "status: complete  pairs: 120  unpaired: 1 source / 2 de-identified"
-    assert lines[1] == (
-        "identity (dlib, threshold 0.6): leak rate 0.025, swap rate n/a, distance to A 0.748, to B n/a"
-    )
+    assert lines[1] == ("identity (dlib, threshold 0.6): leak rate 0.025, swap rate n/a, distance to A 0.748, to B n/a")
     assert lines[2].startswith("reality: FID 4.57 over 7 clip pairs (few clips")
     assert lines[3] == "pixel: PSNR 32.54 dB, SSIM 0.951"
     assert lines[4:] == ["alerts: 1 events, 0 active at end", "report: r.json"]

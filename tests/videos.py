@@ -150,3 +150,26 @@ def decode_rgb(path: Path, limit: int | None = None) -> list[npt.NDArray[np.uint
             if limit is not None and len(frames) >= limit:
                 break
     return frames
+
+
+def write_shown(
+    path: Path, shown: list[tuple[int, float]], *, fps: int = 25, width: int = 160, height: int = 120
+) -> Path:
+    """An H.264 video whose frames show content ``index`` at time ``t`` seconds, for each ``(index, t)``.
+
+    Times may have gaps (dropped frames) or another rate than ``fps`` (the nominal rate written in the header).
+    """
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps), options={"preset": "ultrafast"})
+        assert isinstance(stream, av.video.stream.VideoStream)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for index, t in shown:
+            frame = av.VideoFrame.from_ndarray(index_image(index, width, height), format="rgb24")
+            frame.pts = round(t * 1000)
+            frame.time_base = Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
