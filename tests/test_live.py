@@ -161,7 +161,7 @@ def test_source_drops_and_comes_back(tmp_path: Path) -> None:
     assert report["status"] == "interrupted"
     assert stats["reconnects"] >= 1 and stats["gaps"] >= 1 and stats["gap_seconds"] > 1.0
     pairing = report["pairing"]
-    assert pairing["paired"] >= 85  # before and after the outage (minus up to 4 frames of keyframe sync each)
+    assert pairing["paired"] >= 75  # before and after the outage (less keyframe sync and counted live drops)
     assert pairing["unpaired_deid"] >= 25  # the de-identified frames shown while the original was away
     metrics = [r for r in records(tmp_path) if r["type"] == "metrics"]
     outage = [r for r in metrics if r["health"]["unpaired_deid"] > 0]
