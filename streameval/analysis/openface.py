@@ -121,7 +121,7 @@ def read_openface_rows(
     if "timestamp" in column:
         times = numbers("timestamp")
     elif frames is not None and fps is not None:
-        times = (frames - 1.0) / fps
+        times = (frames.astype(np.float64) - 1.0) / fps
     aus = np.stack([numbers(name) for name in AU_NAMES], axis=1) if body else np.zeros((0, len(AU_NAMES)))
     valid = np.all(np.isfinite(aus), axis=1)
     if "success" in column:
