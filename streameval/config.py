@@ -137,6 +137,8 @@ _PATH_OPTIONS = (
     ("identity", "ref_a"),
     ("identity", "ref_b"),
     ("identity", "insightface_dir"),
+    ("expression", "openface_source_csv"),
+    ("expression", "openface_deid_csv"),
     ("models", "dir"),
     ("mqtt", "ca_file"),
     ("mqtt", "cert_file"),

@@ -12,11 +12,14 @@ onnxruntime sessions are cheap next to the work they do. Default sampling rates:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from streameval.analysis.base import Analyser
 from streameval.analysis.face_config import (
     ModelOptions,
+    OpenFaceOptions,
     expression_options,
     face_options,
     identity_options,
@@ -27,6 +30,11 @@ from streameval.config import RunConfig
 from streameval.errors import ConfigError, ModelError
 from streameval.metrics.base import Metric
 from streameval.models.base import FaceDetector
+
+if TYPE_CHECKING:
+    from streameval.analysis.openface_track import AUTrack
+
+log = logging.getLogger(__name__)
 
 IDENTITY_RATE = 5.0
 
@@ -53,13 +61,20 @@ def _detector(config: RunConfig, models: ModelOptions) -> FaceDetector:
 
 
 def expression_family(config: RunConfig) -> Family:
-    from streameval.analysis.au import MeshAUEstimator
-    from streameval.analysis.expression import FacesAnalyser
     from streameval.metrics.expression import ExpressionMetric
-    from streameval.models.loaders import load_landmarker
 
     models = model_options(config)
     opts = expression_options(config)
+    metric = ExpressionMetric(config.window, au_source=opts.au_source)
+    if opts.au_source == "openface":
+        from streameval.analysis.expression import OpenFaceAUsAnalyser
+
+        tracks = _openface_tracks(config, opts.openface)
+        return [OpenFaceAUsAnalyser(_detector(config, models), tracks, rate=config.rate.get("faces"))], [metric]
+
+    from streameval.analysis.au import MeshAUEstimator
+    from streameval.analysis.expression import FacesAnalyser
+    from streameval.models.loaders import load_landmarker
 
     def estimator() -> MeshAUEstimator:
         return MeshAUEstimator(
@@ -72,7 +87,38 @@ def expression_family(config: RunConfig) -> Family:
         (estimator(), estimator()),
         rate=config.rate.get("faces"),
     )
-    return [analyser], [ExpressionMetric(config.window)]
+    return [analyser], [metric]
+
+
+def _openface_tracks(config: RunConfig, opts: OpenFaceOptions) -> tuple[AUTrack, AUTrack]:
+    """Each stream's OpenFace rows, from its CSV or by running FeatureExtraction on its file (before the run)."""
+    from streameval.analysis.openface_track import AUTrack, is_local_file, load_rows
+
+    if config.live:
+        raise ConfigError(
+            "[expression] au_source = 'openface' needs recorded files, not a live run: OpenFace's FeatureExtraction "
+            "reads a whole file before the run, and its rows are matched to frames by number or time, which a live "
+            "stream's drops and reconnects break. Use au_source = 'mesh' live, or record the streams and replay them."
+        )
+    tracks = []
+    for side, spec, csv_path in (("source", config.source, opts.source_csv), ("deid", config.deid, opts.deid_csv)):
+        if csv_path is None and (spec is None or not is_local_file(spec)):
+            raise ConfigError(
+                f"[expression] au_source = 'openface': OpenFace can only run on a local file, and the {side} "
+                f"stream is {spec!r}; give its AUs as openface_{side}_csv"
+            )
+        rows = load_rows(
+            spec or "",
+            csv_path,
+            binary=opts.binary,
+            timeout_s=opts.timeout,
+            min_confidence=opts.min_confidence,
+        )
+        label = f"OpenFace {side} ({csv_path or 'FeatureExtraction on ' + str(spec)})"
+        if not rows.valid.any():
+            log.warning("%s: no valid row (success and confidence >= %g)", label, opts.min_confidence)
+        tracks.append(AUTrack(rows, match=opts.match, label=label))
+    return tracks[0], tracks[1]
 
 
 def identity_family(config: RunConfig) -> Family:

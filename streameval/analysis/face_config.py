@@ -10,8 +10,12 @@ Tables and keys (all optional):
   ['dlib']; the first is the primary one whose values are also at the top of the record), ``dlib_threshold``
   (0.6), ``insightface_dir`` (holds ``w600k_r50.onnx``; default ``<models dir>/insightface/buffalo_l``),
   ``insightface_threshold`` (0.6, cosine distance), ``num_jitters`` (dlib, 1).
-* ``[expression]``: ``adaptive_neutral`` (per-stream running neutral face, default true), ``neutral_window``
-  (frames, 300), ``neutral_min_frames`` (30).
+* ``[expression]``: ``au_source`` ('mesh', default: AUs from the face-mesh geometry | 'openface'). With 'mesh':
+  ``adaptive_neutral`` (per-stream running neutral face, default true), ``neutral_window`` (frames, 300),
+  ``neutral_min_frames`` (30). With 'openface': ``openface_source_csv``, ``openface_deid_csv`` (precomputed
+  CSVs; a stream without one gets FeatureExtraction run on its file), ``openface_binary`` (default
+  $STREAMEVAL_OPENFACE, else ``FeatureExtraction`` on PATH), ``openface_min_confidence`` (0.75),
+  ``openface_timeout`` (per run, a duration; default none), ``openface_match`` ('auto' | 'frame' | 'time').
 * ``[reality]``: ``stride`` (frames between clip starts, default 16 = back to back), ``box_scale`` (crop side
   / longer detection side, 1.3), ``smoothing`` (weight of the previous crop box, 0.8), ``max_gap`` (frames
   without a face before a clip restarts, 4).
@@ -20,12 +24,14 @@ Tables and keys (all optional):
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streameval.config import RunConfig
+from streameval.analysis.openface_track import MATCH_MODES, MatchMode
+from streameval.config import RunConfig, parse_duration
 from streameval.errors import ConfigError
 
 RECOGNISERS = ("dlib", "insightface")
@@ -84,10 +90,22 @@ class IdentityOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenFaceOptions:
+    source_csv: Path | None = None
+    deid_csv: Path | None = None
+    binary: str | None = None
+    min_confidence: float = 0.75
+    timeout: float | None = None
+    match: MatchMode = "auto"
+
+
+@dataclass(frozen=True, slots=True)
 class ExpressionOptions:
     adaptive_neutral: bool = True
     neutral_window: int = 300
     neutral_min_frames: int = 30
+    au_source: str = "mesh"
+    openface: OpenFaceOptions = OpenFaceOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,14 +167,62 @@ def identity_options(config: RunConfig) -> IdentityOptions:
     )
 
 
+MESH_KEYS = {"adaptive_neutral", "neutral_window", "neutral_min_frames"}
+OPENFACE_KEYS = {
+    "openface_source_csv",
+    "openface_deid_csv",
+    "openface_binary",
+    "openface_min_confidence",
+    "openface_timeout",
+    "openface_match",
+}
+AU_SOURCES = ("mesh", "openface")
+
+
 def expression_options(config: RunConfig) -> ExpressionOptions:
-    t = _table(config, "expression", {"adaptive_neutral", "neutral_window", "neutral_min_frames"})
+    t = _table(config, "expression", {"au_source"} | MESH_KEYS | OPENFACE_KEYS)
+    au_source = t.get("au_source", "mesh")
+    if au_source not in AU_SOURCES:
+        raise ConfigError(f"[expression] au_source: must be 'mesh' or 'openface', got {au_source!r}")
+    # options of the other source would be silently ignored: say so instead
+    foreign = sorted(set(t) & (OPENFACE_KEYS if au_source == "mesh" else MESH_KEYS))
+    if foreign:
+        other = "openface" if au_source == "mesh" else "mesh"
+        raise ConfigError(f"[expression] {foreign}: only used with au_source = '{other}' (au_source is '{au_source}')")
     adaptive = t.get("adaptive_neutral", True)
     if not isinstance(adaptive, bool):
         raise ConfigError(f"[expression] adaptive_neutral: must be true or false, got {adaptive!r}")
     window = _number(t, "expression", "neutral_window", 300, lo=1, hi=10**6, integer=True)
     min_frames = _number(t, "expression", "neutral_min_frames", 30, lo=1, hi=window, integer=True)
-    return ExpressionOptions(adaptive, window, min_frames)
+    return ExpressionOptions(adaptive, window, min_frames, au_source, _openface_options(t))
+
+
+def _openface_options(t: Mapping[str, Any]) -> OpenFaceOptions:
+    csvs = {}
+    for key in ("openface_source_csv", "openface_deid_csv"):
+        path = _path(t, "expression", key)
+        if path is not None and not path.is_file():
+            raise ConfigError(f"[expression] {key}: OpenFace CSV {path} does not exist")
+        csvs[key] = path
+    binary = t.get("openface_binary")
+    if binary is not None and (not isinstance(binary, str) or not binary):
+        raise ConfigError(f"[expression] openface_binary: must be a path or command name, got {binary!r}")
+    timeout = t.get("openface_timeout")
+    if timeout is not None:
+        timeout = parse_duration(timeout, "[expression] openface_timeout")
+        if not timeout > 0:
+            raise ConfigError(f"[expression] openface_timeout: must be positive, got {timeout!r} s")
+    match = t.get("openface_match", "auto")
+    if match not in MATCH_MODES:
+        raise ConfigError(f"[expression] openface_match: must be one of {list(MATCH_MODES)}, got {match!r}")
+    return OpenFaceOptions(
+        source_csv=csvs["openface_source_csv"],
+        deid_csv=csvs["openface_deid_csv"],
+        binary=None if binary is None else os.path.expanduser(binary),
+        min_confidence=float(_number(t, "expression", "openface_min_confidence", 0.75, lo=0.0, hi=1.0)),
+        timeout=timeout,
+        match=match,
+    )
 
 
 def reality_options(config: RunConfig) -> RealityOptions:

@@ -39,6 +39,16 @@ class OpenFaceAUs(NamedTuple):
     valid: npt.NDArray[np.bool_]
 
 
+class OpenFaceRows(NamedTuple):
+    """:class:`OpenFaceAUs` plus ``frames`` (N,) OpenFace's 1-based frame numbers (None without a ``frame``
+    column); ``timestamps`` is None when the CSV has neither ``timestamp`` nor ``frame`` with an ``fps``."""
+
+    timestamps: npt.NDArray[np.float64] | None
+    frames: npt.NDArray[np.int64] | None
+    aus: npt.NDArray[np.float32]
+    valid: npt.NDArray[np.bool_]
+
+
 def read_openface_csv(
     path: str | os.PathLike[str],
     *,
@@ -52,6 +62,20 @@ def read_openface_csv(
     exists). Times come from ``timestamp``, else from ``frame`` (1-based, as OpenFace counts) and ``fps``.
     With a ``face_id`` column (multi-face tools), only rows of ``face_id`` are kept (``None`` keeps all).
     """
+    rows = read_openface_rows(path, min_confidence=min_confidence, face_id=face_id, fps=fps)
+    if rows.timestamps is None:
+        raise InputError(f"OpenFace CSV {path} has no 'timestamp' column; pass fps to derive times from 'frame'")
+    return OpenFaceAUs(rows.timestamps, rows.aus, rows.valid)
+
+
+def read_openface_rows(
+    path: str | os.PathLike[str],
+    *,
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+    face_id: int | None = 0,
+    fps: float | None = None,
+) -> OpenFaceRows:
+    """:func:`read_openface_csv` that also keeps the ``frame`` column and does not insist on times."""
     if not 0.0 <= min_confidence <= 1.0:
         raise UsageError(f"min_confidence must be in [0, 1], got {min_confidence}")
     if fps is not None and fps <= 0:
@@ -87,12 +111,17 @@ def read_openface_csv(
     keep = np.ones(len(body), dtype=bool)
     if face_id is not None and "face_id" in column:
         keep = numbers("face_id") == face_id
+    frames = None
+    if "frame" in column:
+        frame_numbers = numbers("frame")
+        if not np.all(frame_numbers == np.round(frame_numbers)):
+            raise InputError(f"{file}: column 'frame' holds non-integer frame numbers")
+        frames = frame_numbers.astype(np.int64)
+    times: npt.NDArray[np.float64] | None = None
     if "timestamp" in column:
         times = numbers("timestamp")
-    elif "frame" in column and fps is not None:
-        times = (numbers("frame") - 1.0) / fps
-    else:
-        raise InputError(f"OpenFace CSV {file} has no 'timestamp' column; pass fps to derive times from 'frame'")
+    elif frames is not None and fps is not None:
+        times = (frames.astype(np.float64) - 1.0) / fps
     aus = np.stack([numbers(name) for name in AU_NAMES], axis=1) if body else np.zeros((0, len(AU_NAMES)))
     valid = np.all(np.isfinite(aus), axis=1)
     if "success" in column:
@@ -100,7 +129,12 @@ def read_openface_csv(
     if "confidence" in column:
         valid &= numbers("confidence") >= min_confidence
     log.debug("%s: %d rows, %d valid", file, int(keep.sum()), int((valid & keep).sum()))
-    return OpenFaceAUs(times[keep], aus[keep].astype(np.float32), valid[keep])
+    return OpenFaceRows(
+        None if times is None else times[keep],
+        None if frames is None else frames[keep],
+        aus[keep].astype(np.float32),
+        valid[keep],
+    )
 
 
 def resolve_binary(binary: str | os.PathLike[str] | None = None) -> Path:

@@ -2,7 +2,9 @@
 
 Only pairs where both frames have a face enter the statistics. Flat keys per AU (``AU12_pcc``, ``AU12_rmse``,
 ``AU12_ccc``) and their means over the AUs where they are defined (``pcc_mean``, ``rmse_mean``, ``ccc_mean``);
-an undefined value (too few pairs, a constant series) is None with its reason under ``null_reasons``.
+an undefined value (too few pairs, a constant series) is None with its reason under ``null_reasons``. Totals
+name the ``au_source`` ('mesh' or 'openface'); with OpenFace, ``openface_unmatched`` counts the analysed frames
+per stream that had no CSV row (they are also among ``pairs_without_face``).
 """
 
 from __future__ import annotations
@@ -45,13 +47,18 @@ class ExpressionMetric(Metric):
     family = "expression"
     consumes = frozenset({"faces"})
 
-    def __init__(self, window: float) -> None:
+    def __init__(self, window: float, *, au_source: str = "mesh") -> None:
         self.moments: Windowed[PairedSummary] = Windowed(PairedMoments(len(AU_KEYS)), period=window)
         self.self_moments = PairedMoments(len(AU_KEYS))  # source vs itself: the paper's reference row
         self.skipped = {"source": 0, "deid": 0}  # analysed pairs without a face on that side
+        self.au_source = au_source
+        # OpenFace only: frames the CSV has no row for (also in `skipped`); many mean a CSV of another video
+        self.unmatched = {"source": 0, "deid": 0}
 
     def update(self, obs: Observation) -> None:
         src, deid = obs.values["source_aus"], obs.values["deid_aus"]
+        for side in self.unmatched:
+            self.unmatched[side] += obs.values.get(f"{side}_au_row") == "unmatched"
         if src is not None:
             self.self_moments.update(src, src)
         else:
@@ -77,6 +84,9 @@ class ExpressionMetric(Metric):
         reasons: dict[str, str] = {}
         render_summary(self.moments.total.get(), out, reasons)
         out["pairs_without_face"] = dict(self.skipped)
+        out["au_source"] = self.au_source
+        if self.au_source == "openface":
+            out["openface_unmatched"] = dict(self.unmatched)
         return with_reasons(out, reasons)
 
     def paper(self) -> dict[str, dict[str, Any]]:
