@@ -221,7 +221,8 @@ def summary(report: dict[str, Any]) -> str:
     if "expression" in totals:
         e = totals["expression"]
         lines.append(
-            f"expression: AU PCC {_fmt(e.get('pcc_mean'))}, RMSE {_fmt(e.get('rmse_mean'))}"
+            f"expression ({e.get('au_source', 'mesh')} AUs): AU PCC {_fmt(e.get('pcc_mean'))}"
+            f", RMSE {_fmt(e.get('rmse_mean'))}"
             f", CCC {_fmt(e.get('ccc_mean'))} (mean over {e.get('pcc_aus', 0)} AUs)"
         )
     if "reality" in totals:
