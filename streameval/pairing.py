@@ -170,15 +170,8 @@ class Pairer:
             while step(force=False):
                 pass
 
-    def _step_index(self, force: bool) -> bool:
-        if self._src and self._deid:
-            si = self._src[0].index + self.config.index_offset
-            di = self._deid[0].index
-            if si == di:
-                self._emit_pair()
-            else:
-                self._emit_unpaired("source" if si < di else "deid")
-            return True
+    def _step_one_sided(self, force: bool) -> bool:
+        """Only one side holds frames: release its oldest once the other side has ended (or when forced)."""
         if self._src and (self._deid_done or force):
             self._emit_unpaired("source", forced=force and not self._deid_done)
             return True
@@ -187,16 +180,21 @@ class Pairer:
             return True
         return False
 
+    def _step_index(self, force: bool) -> bool:
+        if not self._src or not self._deid:
+            return self._step_one_sided(force)
+        si = self._src[0].index + self.config.index_offset
+        di = self._deid[0].index
+        if si == di:
+            self._emit_pair()
+        else:
+            self._emit_unpaired("source" if si < di else "deid")
+        return True
+
     def _step_time(self, force: bool) -> bool:
         tol = self.config.tolerance
         if not self._src or not self._deid:
-            if self._src and (self._deid_done or force):
-                self._emit_unpaired("source", forced=force and not self._deid_done)
-                return True
-            if self._deid and (self._src_done or force):
-                self._emit_unpaired("deid", forced=force and not self._src_done)
-                return True
-            return False
+            return self._step_one_sided(force)
         ts = self._src[0].pts
         td = self._deid_time(self._deid[0])
         if td < ts - tol:
