@@ -100,6 +100,11 @@ def _add_evaluation_args(p: argparse.ArgumentParser, live: bool) -> None:
             default=None,
             help="give up when a live stream ends instead of reconnecting",
         )
+        g.add_argument(
+            "--give-up-after",
+            type=_duration("give_up_after"),
+            help="end a live stream after this long without frames, e.g. 5m (default: keep reconnecting)",
+        )
     g = p.add_argument_group("output")
     g.add_argument("--log", help="JSON Lines records: a file, or - for stdout (default)")
     g.add_argument("--no-log", action="store_true", help="do not write JSON Lines records")
@@ -146,6 +151,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = [
         "source", "deid", "window", "hop", "pair", "offset", "tolerance", "index_offset", "max_pending",
         "metrics", "policy", "queue_size", "realtime", "read_timeout", "log", "report", "sink", "stream_id",
+        "give_up_after",
     ]  # fmt: skip
     out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "reconnect", None) is not None:

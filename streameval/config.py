@@ -60,6 +60,7 @@ class RunConfig:
     realtime: bool = False
     read_timeout: float = 10.0
     reconnect: bool | None = None  # None: reconnect live sources, not files
+    give_up_after: float | None = None  # live: end a stream after this long without frames (None: never)
     # outputs
     log: str | None = "-"  # JSON Lines: a path, '-' for stdout, or None for no log
     report: str | None = "streameval_report.json"
@@ -88,6 +89,8 @@ class RunConfig:
             raise ConfigError(f"hop ({self.hop} s) must not exceed window ({self.window} s)")
         if self.tolerance is not None and not self.tolerance >= 0:
             raise ConfigError(f"tolerance: must be >= 0, got {self.tolerance!r} s")
+        if self.give_up_after is not None and not self.give_up_after > 0:
+            raise ConfigError(f"give_up_after: must be a positive duration, got {self.give_up_after!r} s")
         if not self.read_timeout > 0:
             raise ConfigError(f"read_timeout: must be positive, got {self.read_timeout!r} s")
         if self.queue_size < 1:
@@ -108,7 +111,7 @@ class RunConfig:
         return self
 
 
-_DURATION_KEYS = {"window", "hop", "offset", "tolerance", "read_timeout"}
+_DURATION_KEYS = {"window", "hop", "offset", "tolerance", "read_timeout", "give_up_after"}
 _TYPES: dict[str, tuple[type, ...]] = {
     "source": (str,),
     "deid": (str,),

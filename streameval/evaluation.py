@@ -110,6 +110,7 @@ async def evaluate(
                 realtime=config.realtime,
                 read_timeout=config.read_timeout,
                 reconnect=config.reconnect,
+                give_up_after=config.give_up_after,
             )
             streams[side] = await stack.enter_async_context(src)
 

@@ -191,3 +191,23 @@ def test_one_stream_stalls_the_other_goes_on(tmp_path: Path) -> None:
     late = [r for r in metrics if r["window"]["end"] > 3.0]
     assert late, "records kept coming while one stream was stalled"
     assert all(r["health"]["paired"] == 0 and r["health"]["unpaired_source"] > 0 for r in late[1:])
+
+
+def test_give_up_after_ends_a_run_whose_stream_never_comes(tmp_path: Path) -> None:
+    with StreamServer([(0.0, 250, 0)]) as src:
+        dead = socket.create_server(("127.0.0.1", 0))
+        port = dead.getsockname()[1]
+        dead.close()  # nothing listens there: every connection attempt is refused
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "streameval.cli", "-q", "run", src.url, f"tcp://127.0.0.1:{port}",
+             "--give-up-after", "2s", "--read-timeout", "1s", "--log", str(tmp_path / "log.jsonl"),
+             "--report", str(tmp_path / "report.json")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+    assert proc.returncode == 3, proc.stderr  # an input error: the de-identified stream never came
+    assert "127.0.0.1" in proc.stderr and "Traceback" not in proc.stderr
+    assert elapsed < 15  # gave up after ~2 s of retries instead of waiting for the 10 s stream
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["status"] == "failed" and report["inputs"]["deid"]["stats"]["reconnects"] >= 1
