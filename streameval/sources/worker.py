@@ -135,7 +135,9 @@ class DecodeWorker:
                 container, stream, info = self._open()
             except InputError as exc:
                 self._stats.error(str(exc))
-                log.warning("%s", exc)
+                # The first failure of an outage is worth a warning; repeating it every backoff step is noise
+                # (the count is in the stats, and giving up is logged).
+                log.log(logging.WARNING if attempt == 0 else logging.DEBUG, "%s", exc)
             else:
                 before = self._index
                 try:
