@@ -78,17 +78,20 @@ class RunConfig:
     def validate(self) -> RunConfig:
         if self.source == "-" and self.deid == "-":
             raise ConfigError("only one of SOURCE and DEID can be '-' (standard input)")
-        if self.pair not in ("time", "index"):
-            raise ConfigError(f"pair: must be 'time' or 'index', got {self.pair!r}")
-        if self.policy not in (None, "block", "drop-oldest"):
-            raise ConfigError(f"policy: must be 'block' or 'drop-oldest', got {self.policy!r}")
-        for name in ("window", "hop"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name}: must be a positive duration, got {getattr(self, name)!r} s")
-        if self.hop > self.window:
-            raise ConfigError(f"hop ({self.hop} s) must not exceed window ({self.window} s)")
-        if self.tolerance is not None and not self.tolerance >= 0:
-            raise ConfigError(f"tolerance: must be >= 0, got {self.tolerance!r} s")
+        # The stages check their own settings; building them here makes a bad value fail before any I/O.
+        from streameval.pairing import PairingConfig
+        from streameval.pipeline import PipelineConfig
+        from streameval.windows import WindowConfig
+
+        WindowConfig(window=self.window, hop=self.hop)
+        PairingConfig(
+            mode=self.pair,
+            offset=self.offset,
+            tolerance=0.0 if self.tolerance is None else self.tolerance,
+            index_offset=self.index_offset,
+            max_pending=self.max_pending,
+        )
+        PipelineConfig(live=self.live, policy=self.effective_policy, queue_size=self.queue_size)
         if self.give_up_after is not None and not self.give_up_after > 0:
             raise ConfigError(f"give_up_after: must be a positive duration, got {self.give_up_after!r} s")
         if not self.read_timeout > 0:

@@ -23,7 +23,7 @@ from streameval.alerts import AlertEngine, parse_rules
 from streameval.analysis.base import Analyser
 from streameval.config import RunConfig
 from streameval.errors import ConfigError, InputError
-from streameval.families import FAMILIES
+from streameval.families import FAMILIES, shared_metrics
 from streameval.metrics.base import Metric
 from streameval.metrics.health import HealthMetric
 from streameval.pairing import Pairer, PairingConfig
@@ -36,8 +36,6 @@ from streameval.windows import WindowConfig, Windower
 
 log = logging.getLogger(__name__)
 
-FamilyFactory = Callable[[RunConfig], tuple[list[Analyser], list[Metric]]]
-
 
 def build_families(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
     analysers: list[Analyser] = []
@@ -48,8 +46,6 @@ def build_families(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
         a, m = FAMILIES[name](config)
         analysers += a
         metrics += m
-    from streameval.families import shared_metrics
-
     metrics += shared_metrics(analysers, config)
     names = {a.name for a in analysers}
     for analyser_name in config.rate:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 IDENTITY_RATE = 5.0
 
 Family = tuple[list[Analyser], list[Metric]]
+FamilyFactory = Callable[[RunConfig], Family]
 
 
 def pixel_family(config: RunConfig) -> Family:
@@ -219,7 +220,7 @@ def shared_metrics(analysers: list[Analyser], config: RunConfig) -> list[Metric]
 
 
 #: metric families by name (``--metrics``); each builds its analysers and metrics from the config
-FAMILIES: dict[str, Callable[[RunConfig], Family]] = {
+FAMILIES: dict[str, FamilyFactory] = {
     "pixel": pixel_family,
     "expression": expression_family,
     "identity": identity_family,

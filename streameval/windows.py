@@ -32,9 +32,9 @@ class WindowConfig:
         for name in ("window", "hop"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-                raise UsageError(f"--{name} must be a positive number of seconds, got {value!r}")
+                raise UsageError(f"{name} must be a positive number of seconds, got {value!r}")
         if self.hop > self.window:
-            raise UsageError(f"--hop ({self.hop} s) must not exceed --window ({self.window} s): data would be skipped")
+            raise UsageError(f"hop ({self.hop} s) must not exceed window ({self.window} s): data would be skipped")
 
 
 class Windower:

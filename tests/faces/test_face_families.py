@@ -23,6 +23,7 @@ from streameval.analysis.base import Analyser, Observation
 from streameval.api import calculate_face_recognition_distances
 from streameval.config import RunConfig
 from streameval.errors import InputError
+from streameval.families import FamilyFactory
 from streameval.frames import FramePair
 from streameval.metrics.expression import AU_KEYS
 from tests.faces.conftest import decode, write_png
@@ -57,7 +58,7 @@ def run(source: Path, deid: Path, metrics: list[str], **options: dict[str, Any])
     recorded: Recorded = {}
     saved = dict(evaluation.FAMILIES)
 
-    def wrap(name: str) -> evaluation.FamilyFactory:
+    def wrap(name: str) -> FamilyFactory:
         def factory(config: RunConfig) -> tuple[list[Analyser], list[Any]]:
             analysers, family_metrics = saved[name](config)
             return [Recorder(a, recorded.setdefault(a.name, [])) for a in analysers], family_metrics
