@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from streameval.faces.types import PairFaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +40,11 @@ class Frame:
 class FramePair:
     """A source frame and the de-identified frame shown at the same stream time.
 
-    ``t`` is the pair's stream time in seconds on the source clock; windows are defined on it.
+    ``t`` is the pair's stream time in seconds on the source clock; windows are defined on it. ``faces`` is
+    set by the face stage (None on pairs it has not seen, and in runs without face families).
     """
 
     source: Frame
     deid: Frame
     t: float
+    faces: PairFaces | None = None

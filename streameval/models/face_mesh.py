@@ -50,6 +50,24 @@ def crop_for_detection(detection: Detection, scale: float = CROP_SCALE) -> Crop:
     return Crop(((x0 + x1) / 2, (y0 + y1) / 2), side, angle)
 
 
+# MediaPipe's landmarks-to-ROI step: the rotation follows the line between the outer eye corners.
+RIGHT_EYE_OUTER = 33
+LEFT_EYE_OUTER = 263
+
+
+def crop_for_mesh(mesh: FloatArray, scale: float = CROP_SCALE) -> Crop:
+    """The crop MediaPipe's tracking takes for the next frame from this frame's landmarks: centre of their
+    bounding box, rotation from the outer eye corners, side = ``scale`` x the longer side of the box."""
+    xy = np.asarray(mesh, dtype=np.float64)[:, :2]
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    dx, dy = xy[LEFT_EYE_OUTER] - xy[RIGHT_EYE_OUTER]
+    side = float(max(hi - lo)) * scale
+    if not side > 0:
+        raise InputError("face mesh crop needs landmarks that span an area")
+    centre = (lo + hi) / 2
+    return Crop((float(centre[0]), float(centre[1])), side, math.atan2(dy, dx))
+
+
 def project_landmarks(raw: FloatArray, crop: Crop, size: int = INPUT_SIZE) -> FloatArray:
     """Map network output (468, 3) in crop pixels to image pixels; z is scaled by the crop's pixel size."""
     pts = np.asarray(raw, dtype=np.float64).reshape(-1, 3)
@@ -77,13 +95,16 @@ class FaceMeshLandmarker:
         presence = 1.0 / (1.0 + math.exp(-float(np.clip(np.asarray(flag).reshape(-1)[0], -80, 80))))
         return np.asarray(pts, np.float32).reshape(NUM_LANDMARKS, 3), presence
 
-    def landmarks_and_presence(self, image: Image, detection: Detection) -> tuple[FloatArray, float]:
-        """(468, 3) landmarks in image pixels and the network's face-presence probability."""
+    def on_crop(self, image: Image, crop: Crop) -> tuple[FloatArray, float]:
+        """(468, 3) landmarks in image pixels and the face-presence probability of the face inside ``crop``."""
         check_image(image)
-        crop = crop_for_detection(detection)
         patch = warp_affine(image, crop.matrix(), (INPUT_SIZE, INPUT_SIZE))
         pts, presence = self.raw(patch)
         return project_landmarks(pts, crop), presence
+
+    def landmarks_and_presence(self, image: Image, detection: Detection) -> tuple[FloatArray, float]:
+        """(468, 3) landmarks in image pixels and the network's face-presence probability."""
+        return self.on_crop(image, crop_for_detection(detection))
 
     def landmarks(self, image: Image, detection: Detection) -> FloatArray:
         """(468, 3) landmarks: x, y in image pixels, z relative depth in pixels (smaller = nearer)."""
