@@ -23,12 +23,12 @@ from streameval.alerts import AlertEngine, parse_rules
 from streameval.analysis.base import Analyser
 from streameval.config import RunConfig
 from streameval.errors import ConfigError, InputError
-from streameval.families import FAMILIES, shared_metrics
+from streameval.families import FAMILIES, face_stage, needs_face_stage, new_run, shared_metrics
 from streameval.metrics.base import Metric
 from streameval.metrics.health import HealthMetric
 from streameval.pairing import Pairer, PairingConfig
 from streameval.paper import paper_block
-from streameval.pipeline import Pipeline, PipelineConfig, RunResult
+from streameval.pipeline import PairStage, Pipeline, PipelineConfig, RunResult
 from streameval.sinks.base import SCHEMA_VERSION, Record, Sink
 from streameval.sinks.jsonl import JsonLinesSink, write_json_atomic
 from streameval.sources import VideoSource, open_source
@@ -37,7 +37,9 @@ from streameval.windows import WindowConfig, Windower
 log = logging.getLogger(__name__)
 
 
-def build_families(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
+def build_families(config: RunConfig) -> tuple[list[Analyser], list[Metric], PairStage | None]:
+    """The run's analysers and metrics, and the face stage when any analyser needs faces."""
+    new_run()
     analysers: list[Analyser] = []
     metrics: list[Metric] = []
     for name in config.metrics:
@@ -47,11 +49,12 @@ def build_families(config: RunConfig) -> tuple[list[Analyser], list[Metric]]:
         analysers += a
         metrics += m
     metrics += shared_metrics(analysers, config)
-    names = {a.name for a in analysers}
+    stage = face_stage(config) if needs_face_stage(analysers) else None
+    names = {a.name for a in analysers} | ({stage.name} if stage is not None else set())
     for analyser_name in config.rate:
         if analyser_name not in names:
             raise ConfigError(f"rate.{analyser_name}: no such analyser in this run (have: {', '.join(sorted(names))})")
-    return analysers, metrics
+    return analysers, metrics, stage
 
 
 def _source_health(sources: dict[str, VideoSource]) -> Callable[[], dict[str, Any]]:
@@ -92,7 +95,7 @@ async def evaluate(
     """Run one evaluation and return its report. ``stop`` ends the run early (the report is still complete)."""
     if not config.source or not config.deid:
         raise ConfigError("both a source and a de-identified stream are needed (SOURCE DEID, or source/deid keys)")
-    analysers, metrics = build_families(config)
+    analysers, metrics, stage = build_families(config)
     windows = WindowConfig(window=config.window, hop=config.hop)
     extra_sinks = list(sinks or [])
     started = time.time()
@@ -149,6 +152,7 @@ async def evaluate(
             extra_health=_source_health(streams),
             on_record=on_record,
             follow_up=follow_up,
+            face_stage=stage,
         )
         watcher = None
         if stop is not None:

@@ -4,21 +4,22 @@ Each factory reads its option tables (:mod:`streameval.analysis.face_config` for
 models and returns its analysers and metrics. Heavy imports happen inside the factories, so only the families a
 run names cost anything.
 
-Models are loaded per analyser: every analysis lane runs in its own thread, and
-onnxruntime sessions are cheap next to the work they do. Default sampling rates: ``faces`` (expression) and
-``reality`` every pair, ``identity`` 5 pairs per second (dlib ~135 ms per face on one CPU core); override with
-``rate.<analyser>``.
+Faces are found once per frame and stream by the face stage (:func:`face_stage`), which the run builds when any
+of its analysers ``needs_faces``; the face families only read its faces. Default sampling rates: ``faces`` (the
+stage) and ``expression`` every pair, ``reality`` one clip pair every 2 s of stream (``[reality] clip_every``),
+``identity`` 5 pairs per second; override with ``rate.<analyser>``.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streameval.analysis.base import Analyser
 from streameval.analysis.face_config import (
-    ModelOptions,
     OpenFaceOptions,
     expression_options,
     face_options,
@@ -27,12 +28,16 @@ from streameval.analysis.face_config import (
     reality_options,
 )
 from streameval.config import RunConfig
-from streameval.errors import ConfigError, ModelError
+from streameval.errors import ConfigError, InputError, ModelError
 from streameval.metrics.base import Metric
-from streameval.models.base import FaceDetector
 
 if TYPE_CHECKING:
     from streameval.analysis.openface_track import AUTrack
+    from streameval.faces.stage import FaceStage
+    from streameval.faces.types import TrackedFace
+    from streameval.models.base import Image
+    from streameval.models.face_detector import BlazeFaceDetector
+    from streameval.models.face_mesh import FaceMeshLandmarker
 
 log = logging.getLogger(__name__)
 
@@ -52,43 +57,58 @@ def pixel_family(config: RunConfig) -> Family:
     return [PixelAnalyser(rate=config.rate.get("pixel"))], [PixelMetric(config.window)]
 
 
-def _detector(config: RunConfig, models: ModelOptions) -> FaceDetector:
-    from streameval.models.loaders import load_detector
+@functools.lru_cache(maxsize=4)
+def _face_models(
+    models_dir: Path | None, device: str, threads: int, min_score: float, tiles: int
+) -> tuple[BlazeFaceDetector, FaceMeshLandmarker]:
+    """One detector and one mesh session per run, shared by the face stage and the reference images
+    (onnxruntime sessions may be run from several threads). :func:`new_run` empties the cache, so every run
+    loads (and verifies) its model files afresh."""
+    from streameval.models.loaders import load_detector, load_landmarker
 
+    detector = load_detector(models_dir, device, min_score=min_score, tiles=tiles, threads=threads)
+    return detector, load_landmarker(models_dir, device, threads=threads)
+
+
+def new_run() -> None:
+    """Forget the models loaded for the previous run."""
+    _face_models.cache_clear()
+
+
+def face_models(config: RunConfig) -> tuple[BlazeFaceDetector, FaceMeshLandmarker]:
+    models = model_options(config)
     faces = face_options(config)
-    return load_detector(
-        models.dir, models.device, min_score=faces.min_score, tiles=faces.tiles, threads=models.threads
-    )
+    return _face_models(models.dir, models.device, models.threads, faces.min_score, faces.tiles)
+
+
+def face_stage(config: RunConfig) -> FaceStage:
+    """The face stage of a run (``[faces]`` options; its lane is sampled by ``rate.faces``)."""
+    from streameval.faces.stage import FaceStage
+
+    detector, landmarker = face_models(config)
+    return FaceStage(detector, landmarker, face_options(config).tracker, rate=config.rate.get("faces"))
 
 
 def expression_family(config: RunConfig) -> Family:
     from streameval.metrics.expression import ExpressionMetric
 
-    models = model_options(config)
     opts = expression_options(config)
     metric = ExpressionMetric(config.window, au_source=opts.au_source)
     if opts.au_source == "openface":
         from streameval.analysis.expression import OpenFaceAUsAnalyser
 
         tracks = _openface_tracks(config, opts.openface)
-        return [OpenFaceAUsAnalyser(_detector(config, models), tracks, rate=config.rate.get("faces"))], [metric]
+        return [OpenFaceAUsAnalyser(tracks, rate=config.rate.get("expression"))], [metric]
 
     from streameval.analysis.au import MeshAUEstimator
-    from streameval.analysis.expression import FacesAnalyser
-    from streameval.models.loaders import load_landmarker
+    from streameval.analysis.expression import ExpressionAnalyser
 
     def estimator() -> MeshAUEstimator:
         return MeshAUEstimator(
             adaptive=opts.adaptive_neutral, window=opts.neutral_window, min_frames=opts.neutral_min_frames
         )
 
-    analyser = FacesAnalyser(
-        _detector(config, models),
-        load_landmarker(models.dir, models.device, threads=models.threads),
-        (estimator(), estimator()),
-        rate=config.rate.get("faces"),
-    )
-    return [analyser], [metric]
+    return [ExpressionAnalyser((estimator(), estimator()), rate=config.rate.get("expression"))], [metric]
 
 
 def _openface_tracks(config: RunConfig, opts: OpenFaceOptions) -> tuple[AUTrack, AUTrack]:
@@ -123,21 +143,14 @@ def _openface_tracks(config: RunConfig, opts: OpenFaceOptions) -> tuple[AUTrack,
 
 
 def identity_family(config: RunConfig) -> Family:
-    from streameval.analysis.identity import IdentityAnalyser, Recogniser, reference_face
+    from streameval.analysis.identity import IdentityAnalyser, Recogniser
     from streameval.metrics.deid import DeidMetric, RecogniserInfo
     from streameval.models.base import Embedder
-    from streameval.models.loaders import load_dlib_embedder, load_landmarker
+    from streameval.models.loaders import load_dlib_embedder
     from streameval.models.zoo import resolve_models_dir
 
     models = model_options(config)
     opts = identity_options(config)
-    detector = _detector(config, models)
-    # ArcFace aligns on five points; BlazeFace gives six others, so the mesh supplies them.
-    landmarker = (
-        load_landmarker(models.dir, models.device, threads=models.threads)
-        if "insightface" in opts.recognisers
-        else None
-    )
     embedders: list[tuple[str, Embedder, float]] = []
     for key in opts.recognisers:
         if key == "dlib":
@@ -162,13 +175,16 @@ def identity_family(config: RunConfig) -> Family:
                 )
             )
     refs = {
-        label: (None if p is None else reference_face(p, detector, landmarker))
+        label: (None if p is None else _reference_face(config, p))
         for label, p in (("a", opts.ref_a), ("b", opts.ref_b))
     }
     recognisers = []
     infos = []
     for key, embedder, threshold in embedders:
-        emb = {label: (None if ref is None else embedder.embed(*ref)) for label, ref in refs.items()}
+        emb = {
+            label: (None if ref is None else embedder.embed(ref[0], ref[1].detection(), ref[1].mesh))
+            for label, ref in refs.items()
+        }
         recognisers.append(Recogniser(key, embedder, threshold, emb["a"], emb["b"]))
         infos.append(
             RecogniserInfo(
@@ -180,10 +196,22 @@ def identity_family(config: RunConfig) -> Family:
                 b_reference=None if opts.ref_b is None else f"ref_b: {opts.ref_b}",
             )
         )
-    analyser = IdentityAnalyser(
-        detector, recognisers, landmarker=landmarker, rate=config.rate.get("identity", IDENTITY_RATE)
-    )
+    analyser = IdentityAnalyser(recognisers, rate=config.rate.get("identity", IDENTITY_RATE))
     return [analyser], [DeidMetric(infos, config.window)]
+
+
+def _reference_face(config: RunConfig, path: Path) -> tuple[Image, TrackedFace]:
+    """The primary (largest) face of a reference image, found like the stream's faces (InputError without one)."""
+    from streameval.analysis.identity import read_image
+    from streameval.faces.tracker import detection_faces
+
+    image = read_image(path)
+    found = detection_faces(*face_models(config), image)
+    if found.primary is None:
+        raise InputError(f"no face found in reference image {path}")
+    if found.count > 1:
+        log.warning("reference image %s has %d faces; using the largest", path, found.count)
+    return image, found.primary
 
 
 def reality_family(config: RunConfig) -> Family:
@@ -198,9 +226,9 @@ def reality_family(config: RunConfig) -> Family:
         model_file("i3d", ONNX_FILENAME, models.dir), device=models.device, threads=models.threads
     )
     analyser = RealityAnalyser(
-        _detector(config, models),
         extractor,
         stride=opts.stride,
+        every_s=opts.every_s,
         box_scale=opts.box_scale,
         smoothing=opts.smoothing,
         max_gap=opts.max_gap,
@@ -209,14 +237,15 @@ def reality_family(config: RunConfig) -> Family:
     return [analyser], [RealityMetric(config.window)]
 
 
-def shared_metrics(analysers: list[Analyser], config: RunConfig) -> list[Metric]:
-    """Metrics that depend on which analysers run, not on one family: face coverage."""
-    from streameval.metrics.coverage import FACE_ANALYSERS, CoverageMetric
+def needs_face_stage(analysers: list[Analyser]) -> bool:
+    return any(getattr(a, "needs_faces", False) for a in analysers)
 
-    names = [a.name for a in analysers]
-    if not any(n in FACE_ANALYSERS for n in names):
-        return []
-    return [CoverageMetric(names, config.window)]
+
+def shared_metrics(analysers: list[Analyser], config: RunConfig) -> list[Metric]:
+    """Metrics that depend on which analysers run, not on one family: face coverage (from the face stage)."""
+    from streameval.metrics.coverage import CoverageMetric
+
+    return [CoverageMetric(config.window)] if needs_face_stage(analysers) else []
 
 
 #: metric families by name (``--metrics``); each builds its analysers and metrics from the config

@@ -9,6 +9,10 @@
 
 Each analyser runs in its own single-thread executor: model calls never block the event loop, and one analyser's
 calls happen in stream order so it may keep state (clips).
+
+With face families on, a *face stage* (:class:`~streameval.faces.stage.FaceStage`) runs in a lane of its own
+ahead of the analysers that declare ``needs_faces``: they only receive pairs that went through it, with
+``pair.faces`` set. Analysers that need no faces are fed straight from pairing, in parallel with the stage.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from streameval.analysis.base import Analyser, Observation
 from streameval.errors import UsageError
@@ -35,6 +39,21 @@ from streameval.windows import Windower
 log = logging.getLogger(__name__)
 
 Policy = Literal["block", "drop-oldest"]
+
+
+class PairStage(Protocol):
+    """A step every face analyser depends on (the face stage): annotates the pair and observes it."""
+
+    name: str
+    rate: float | None
+
+    def process(self, pair: FramePair) -> tuple[FramePair, Observation]: ...
+
+    def close(self) -> None: ...
+
+
+def needs_faces(analyser: Analyser) -> bool:
+    return bool(getattr(analyser, "needs_faces", False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +71,27 @@ class PipelineConfig:
 
 @dataclass(slots=True)
 class _Lane:
-    analyser: Analyser
+    name: str
+    rate: float | None
     queue: asyncio.Queue[FramePair]
     executor: ThreadPoolExecutor
+    analyser: Analyser | None = None  # exactly one of analyser and stage
+    stage: PairStage | None = None
     pending: deque[float] = field(default_factory=deque)  # stream times queued or in flight, in order
     in_flight: bool = False
     next_due: float = -math.inf
     task: asyncio.Task[None] | None = None
+
+    def step(self, pair: FramePair) -> tuple[FramePair | None, Observation | None]:
+        """Run in the lane's thread: (the annotated pair for the face lanes, or None; the observation)."""
+        if self.stage is not None:
+            return self.stage.process(pair)
+        assert self.analyser is not None
+        return None, self.analyser.analyse(pair)
+
+
+def _lane(name: str, rate: float | None, queue_size: int, **kind: Any) -> _Lane:
+    return _Lane(name, rate, asyncio.Queue(queue_size), ThreadPoolExecutor(1, thread_name_prefix=f"se-{name}"), **kind)
 
 
 @dataclass(slots=True)
@@ -88,6 +121,7 @@ class Pipeline:
         extra_health: Callable[[], dict[str, Any]] | None = None,
         on_record: Callable[[Record], Awaitable[None] | None] | None = None,
         follow_up: Callable[[Record], list[dict[str, Any]]] | None = None,
+        face_stage: PairStage | None = None,
     ) -> None:
         self.source = source
         self.deid = deid
@@ -99,18 +133,25 @@ class Pipeline:
         self.extra_health = extra_health
         self.on_record = on_record
         self.follow_up = follow_up  # records derived from each metrics record (alerts), published right after it
-        names = [a.name for a in analysers]
+        names = [a.name for a in analysers] + ([face_stage.name] if face_stage is not None else [])
         if len(set(names)) != len(names):
             raise UsageError(f"analyser names must be unique, got {names}")
-        self._lanes = [
-            _Lane(a, asyncio.Queue(self.config.queue_size), ThreadPoolExecutor(1, thread_name_prefix=f"se-{a.name}"))
-            for a in analysers
-        ]
+        if face_stage is None and any(needs_faces(a) for a in analysers):
+            raise UsageError("analysers that need faces need a face stage")
+        size = self.config.queue_size
+        self._lanes = [_lane(a.name, a.rate, size, analyser=a) for a in analysers]
+        self._direct = [lane for lane in self._lanes if lane.analyser is not None and not needs_faces(lane.analyser)]
+        self._face_lanes = [lane for lane in self._lanes if lane.analyser is not None and needs_faces(lane.analyser)]
+        self._stage = None if face_stage is None else _lane(face_stage.name, face_stage.rate, size, stage=face_stage)
         self._stop = asyncio.Event()
         self._publish_lock = asyncio.Lock()
         self._latest_t = -math.inf
         self._first_t: float | None = None
         self._records = 0
+
+    @property
+    def _all_lanes(self) -> list[_Lane]:
+        return self._lanes if self._stage is None else [self._stage, *self._lanes]
 
     # -- control -----------------------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -176,7 +217,7 @@ class Pipeline:
 
     # -- analysis lanes ----------------------------------------------------------------------------------
     def _due(self, lane: _Lane, t: float) -> bool:
-        rate = lane.analyser.rate
+        rate = lane.rate
         if rate is None:
             return True
         if t + 1e-9 < lane.next_due:
@@ -188,15 +229,23 @@ class Pipeline:
         return True
 
     async def _dispatch(self, pair: FramePair) -> None:
-        for lane in self._lanes:
-            if not self._due(lane, pair.t):
-                continue
+        """A new pair from pairing: to the lanes that need no faces, and through the face stage to the others."""
+        targets = [lane for lane in self._direct if self._due(lane, pair.t)]
+        if self._stage is not None and self._due(self._stage, pair.t):
+            targets.append(self._stage)
+        await self._enqueue(targets, pair)
+
+    async def _enqueue(self, lanes: list[_Lane], pair: FramePair) -> None:
+        # Claim a place in every lane's pending list before the first await, so the watermark never passes the
+        # pair while it is on its way in.
+        for lane in lanes:
             if self.config.policy == "drop-oldest" and lane.queue.full():
                 old = lane.queue.get_nowait()
                 lane.queue.task_done()
                 del lane.pending[1 if lane.in_flight else 0]
-                self.windower.add(Observation(ANALYSIS, old.t, {"analyser": lane.analyser.name, "dropped": True}))
+                self.windower.add(Observation(ANALYSIS, old.t, {"analyser": lane.name, "dropped": True}))
             lane.pending.append(pair.t)
+        for lane in lanes:
             await self._put(lane, pair)
 
     async def _put(self, lane: _Lane, pair: FramePair) -> None:
@@ -209,7 +258,7 @@ class Pipeline:
         if not put.done():
             put.cancel()
             self._check_lanes()  # raises the analyser's error
-            raise RuntimeError(f"analysis lane {lane.analyser.name} stopped")
+            raise RuntimeError(f"analysis lane {lane.name} stopped")
 
     async def _work(self, lane: _Lane) -> None:
         loop = asyncio.get_running_loop()
@@ -217,27 +266,38 @@ class Pipeline:
             pair = await lane.queue.get()
             lane.in_flight = True
             started = self.clock()
+            forwarded = False
             try:
-                obs = await loop.run_in_executor(lane.executor, lane.analyser.analyse, pair)
+                annotated, obs = await loop.run_in_executor(lane.executor, lane.step, pair)
+                done = self.clock()
+                if obs is not None:
+                    self.windower.add(obs)
+                self.windower.add(
+                    Observation(
+                        ANALYSIS,
+                        pair.t,
+                        {"analyser": lane.name, "busy_s": done - started, "lag_s": done - pair.source.arrival},
+                    )
+                )
+                if annotated is not None:
+                    targets = [face_lane for face_lane in self._face_lanes if self._due(face_lane, pair.t)]
+                    lane.in_flight = False
+                    lane.pending.popleft()
+                    forwarded = True
+                    # the face lanes hold the pair in their pending lists before this lane lets it go
+                    await self._enqueue(targets, annotated)
             finally:
                 lane.in_flight = False
-                lane.pending.popleft()
+                if not forwarded:
+                    lane.pending.popleft()
+                # the stage's pair counts as finished only once handed on, so draining the stage first and the
+                # face lanes next sees every pair
                 lane.queue.task_done()
-            done = self.clock()
-            if obs is not None:
-                self.windower.add(obs)
-            self.windower.add(
-                Observation(
-                    ANALYSIS,
-                    pair.t,
-                    {"analyser": lane.analyser.name, "busy_s": done - started, "lag_s": done - pair.source.arrival},
-                )
-            )
             await self._publish_ready()
 
     def _watermark(self) -> float:
         mark = min(self._latest_t, self.pairer.watermark())
-        for lane in self._lanes:
+        for lane in self._all_lanes:
             if lane.pending:
                 mark = min(mark, math.nextafter(lane.pending[0], -math.inf))
         return mark
@@ -291,8 +351,8 @@ class Pipeline:
 
     async def run(self) -> RunResult:
         started = self.clock()
-        for lane in self._lanes:
-            lane.task = asyncio.create_task(self._work(lane), name=f"se-analyse-{lane.analyser.name}")
+        for lane in self._all_lanes:
+            lane.task = asyncio.create_task(self._work(lane), name=f"se-analyse-{lane.name}")
         frames = self._live_frames() if self.config.live else self._replay_frames()
         intake = asyncio.create_task(self._intake(frames), name="se-intake")
         # A stop request must not wait for the next frame: a live stream may deliver none for a long time.
@@ -325,39 +385,43 @@ class Pipeline:
         return RunResult(status, self._records, self._first_t, self._latest_t, self.clock() - started, error)
 
     def _check_lanes(self) -> None:
-        for lane in self._lanes:
+        for lane in self._all_lanes:
             if lane.task is not None and lane.task.done() and not lane.task.cancelled():
                 exc = lane.task.exception()
                 if exc is not None:
                     raise exc
 
     async def _drain(self) -> None:
-        """Wait until every queued analysis has finished (an analyser failure surfaces here)."""
-        joined: asyncio.Future[Any] = asyncio.ensure_future(
-            asyncio.gather(*(lane.queue.join() for lane in self._lanes))
-        )
-        workers: list[asyncio.Future[Any]] = [lane.task for lane in self._lanes if lane.task is not None]
-        try:
-            await asyncio.wait([joined, *workers], return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            joined.cancel()
-        self._check_lanes()
+        """Wait until every queued analysis has finished (an analyser failure surfaces here): the face stage
+        first, since it feeds the face lanes."""
+        workers: list[asyncio.Future[Any]] = [lane.task for lane in self._all_lanes if lane.task is not None]
+        for group in ([self._stage] if self._stage is not None else [], self._lanes):
+            joined: asyncio.Future[Any] = asyncio.ensure_future(asyncio.gather(*(lane.queue.join() for lane in group)))
+            try:
+                await asyncio.wait([joined, *workers], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                joined.cancel()
+            self._check_lanes()
         await self._publish_ready()
 
     async def _shutdown_lanes(self) -> None:
-        for lane in self._lanes:
+        lanes = self._all_lanes
+        for lane in lanes:
             if lane.task is not None:
                 lane.task.cancel()
-        await asyncio.gather(*(lane.task for lane in self._lanes if lane.task is not None), return_exceptions=True)
+        await asyncio.gather(*(lane.task for lane in lanes if lane.task is not None), return_exceptions=True)
         loop = asyncio.get_running_loop()
-        for lane in self._lanes:
+        for lane in lanes:
             # Analyser threads cannot be interrupted: let an in-flight call finish, then flush what it holds.
             await loop.run_in_executor(None, lane.executor.shutdown, True)
             try:
-                for obs in lane.analyser.close():
-                    self.windower.add(obs)
+                if lane.stage is not None:
+                    lane.stage.close()
+                elif lane.analyser is not None:
+                    for obs in lane.analyser.close():
+                        self.windower.add(obs)
             except Exception:
-                log.exception("analyser %s failed while closing", lane.analyser.name)
+                log.exception("%s failed while closing", lane.name)
 
     async def _finish(self) -> None:
         async with self._publish_lock:

@@ -4,8 +4,11 @@ Tables and keys (all optional):
 
 * ``[models]``: ``dir`` (models directory; default: the zoo's lookup), ``device`` ('auto' | 'cpu' | 'cuda'),
   ``threads`` (onnxruntime intra-op threads per model; default 1: analysers already run in parallel lanes).
-* ``[faces]``: ``min_score`` (detector confidence, default 0.6), ``tiles`` (extra tiled pass for small faces,
-  default 1 = off).
+* ``[faces]`` (the face stage, :mod:`streameval.faces`): ``min_score`` (detector confidence, default 0.6),
+  ``tiles`` (extra tiled pass for small faces, default 1 = off), ``tracking`` (follow faces with the mesh and
+  detect only when needed, default true; false detects on every frame), ``redetect_every`` (scheduled detector
+  run while tracking, a duration, default 1 s), ``min_presence`` (mesh face-presence below which a track is
+  lost, 0.5), ``max_faces`` (faces tracked per stream, 4), ``cut_threshold`` (shot-change sensitivity, 0.08).
 * ``[identity]``: ``ref_a``, ``ref_b`` (image paths), ``recognisers`` (list of 'dlib', 'insightface'; default
   ['dlib']; the first is the primary one whose values are also at the top of the record), ``dlib_threshold``
   (0.6), ``insightface_dir`` (holds ``w600k_r50.onnx``; default ``<models dir>/insightface/buffalo_l``),
@@ -16,8 +19,9 @@ Tables and keys (all optional):
   CSVs; a stream without one gets FeatureExtraction run on its file), ``openface_binary`` (default
   $STREAMEVAL_OPENFACE, else ``FeatureExtraction`` on PATH), ``openface_min_confidence`` (0.75),
   ``openface_timeout`` (per run, a duration; default none), ``openface_match`` ('auto' | 'frame' | 'time').
-* ``[reality]``: ``stride`` (frames between clip starts, default 16 = back to back), ``box_scale`` (crop side
-  / longer detection side, 1.3), ``smoothing`` (weight of the previous crop box, 0.8), ``max_gap`` (frames
+* ``[reality]``: ``clip_every`` (stream time between clip starts, a duration, default 2 s), or instead
+  ``stride`` (frames between clip starts; 16 = back to back), ``box_scale`` (crop side / longer face-box side,
+  1.3), ``smoothing`` (weight of the previous crop box, 0.8), ``max_gap`` (frames
   without a face before a clip restarts, 4).
 """
 
@@ -26,13 +30,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from streameval.analysis.openface_track import MATCH_MODES, MatchMode
 from streameval.config import RunConfig, parse_duration
 from streameval.errors import ConfigError
+from streameval.faces.tracker import TrackerOptions
 
 RECOGNISERS = ("dlib", "insightface")
 
@@ -76,6 +81,7 @@ class ModelOptions:
 class FaceOptions:
     min_score: float = 0.6
     tiles: int = 1
+    tracker: TrackerOptions = field(default_factory=TrackerOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +114,13 @@ class ExpressionOptions:
     openface: OpenFaceOptions = OpenFaceOptions()
 
 
+CLIP_EVERY_S = 2.0
+
+
 @dataclass(frozen=True, slots=True)
 class RealityOptions:
     stride: int = 16
+    every_s: float | None = CLIP_EVERY_S  # None: clips spaced by ``stride`` frames
     box_scale: float = 1.3
     smoothing: float = 0.8
     max_gap: int = 4
@@ -126,11 +136,36 @@ def model_options(config: RunConfig) -> ModelOptions:
     )
 
 
+def _bool(table: Mapping[str, Any], section: str, key: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"[{section}] {key}: must be true or false, got {value!r}")
+    return value
+
+
+def _positive_duration(table: Mapping[str, Any], section: str, key: str, default: float) -> float:
+    value = parse_duration(table.get(key, default), f"[{section}] {key}")
+    if not value > 0:
+        raise ConfigError(f"[{section}] {key}: must be a positive duration, got {table.get(key)!r}")
+    return value
+
+
 def face_options(config: RunConfig) -> FaceOptions:
-    t = _table(config, "faces", {"min_score", "tiles"})
+    keys = {"min_score", "tiles", "tracking", "redetect_every", "min_presence", "max_faces", "cut_threshold"}
+    t = _table(config, "faces", keys)
+    base = TrackerOptions()
+    tracker = TrackerOptions(
+        tracking=_bool(t, "faces", "tracking", base.tracking),
+        redetect_every=_positive_duration(t, "faces", "redetect_every", base.redetect_every),
+        min_presence=float(_number(t, "faces", "min_presence", base.min_presence, lo=0.0, hi=1.0)),
+        max_faces=_number(t, "faces", "max_faces", base.max_faces, lo=1, hi=64, integer=True),
+        match_iou=base.match_iou,
+        cut_threshold=float(_number(t, "faces", "cut_threshold", base.cut_threshold, lo=0.0, hi=1.0)),
+    )
     return FaceOptions(
         float(_number(t, "faces", "min_score", 0.6, lo=0.0, hi=1.0)),
         _number(t, "faces", "tiles", 1, lo=1, hi=8, integer=True),
+        tracker,
     )
 
 
@@ -189,9 +224,7 @@ def expression_options(config: RunConfig) -> ExpressionOptions:
     if foreign:
         other = "openface" if au_source == "mesh" else "mesh"
         raise ConfigError(f"[expression] {foreign}: only used with au_source = '{other}' (au_source is '{au_source}')")
-    adaptive = t.get("adaptive_neutral", True)
-    if not isinstance(adaptive, bool):
-        raise ConfigError(f"[expression] adaptive_neutral: must be true or false, got {adaptive!r}")
+    adaptive = _bool(t, "expression", "adaptive_neutral", True)
     window = _number(t, "expression", "neutral_window", 300, lo=1, hi=10**6, integer=True)
     min_frames = _number(t, "expression", "neutral_min_frames", 30, lo=1, hi=window, integer=True)
     return ExpressionOptions(adaptive, window, min_frames, au_source, _openface_options(t))
@@ -226,9 +259,12 @@ def _openface_options(t: Mapping[str, Any]) -> OpenFaceOptions:
 
 
 def reality_options(config: RunConfig) -> RealityOptions:
-    t = _table(config, "reality", {"stride", "box_scale", "smoothing", "max_gap"})
+    t = _table(config, "reality", {"clip_every", "stride", "box_scale", "smoothing", "max_gap"})
+    if "clip_every" in t and "stride" in t:
+        raise ConfigError("[reality] clip_every and stride: give one of them (time or frames between clip starts)")
     return RealityOptions(
         stride=_number(t, "reality", "stride", 16, lo=1, hi=10**6, integer=True),
+        every_s=None if "stride" in t else _positive_duration(t, "reality", "clip_every", CLIP_EVERY_S),
         box_scale=float(_number(t, "reality", "box_scale", 1.3, lo=0.5, hi=4.0)),
         smoothing=float(_number(t, "reality", "smoothing", 0.8, lo=0.0, hi=0.99)),
         max_gap=_number(t, "reality", "max_gap", 4, lo=0, hi=10**6, integer=True),

@@ -7,7 +7,8 @@ Per analysed pair and recogniser (distances in the recogniser's metric: dlib Euc
 * ``deid_src``: de-identified face to the paired source face (always, when both frames have a face);
 * ``source_a`` / ``source_b``: the source face to A and B (the paper reports both streams).
 
-dlib costs ~135 ms per face on one CPU core, so this lane is sampled (default 5 pairs per second).
+Faces come from the face stage (the primary subject of each stream), so this lane only embeds. It is sampled
+(default 5 pairs per second): an embedding costs far more than tracking a face.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from streameval.analysis.base import Observation
-from streameval.analysis.faces import find_face
 from streameval.errors import InputError
+from streameval.faces.types import TrackedFace, faces_of
 from streameval.frames import FramePair
-from streameval.models.base import Detection, Embedder, FaceDetector, FloatArray, Image, Landmarker
+from streameval.models.base import Embedder, FloatArray, Image
 
 log = logging.getLogger(__name__)
 
@@ -78,49 +79,28 @@ def read_image(path: Path) -> Image:
     return image
 
 
-def reference_face(
-    path: Path, detector: FaceDetector, landmarker: Landmarker | None
-) -> tuple[Image, Detection, FloatArray | None]:
-    """The largest face of a reference image (InputError when it has none)."""
-    image = read_image(path)
-    found = find_face(detector, image)
-    if found.face is None:
-        raise InputError(f"no face found in reference image {path}")
-    if found.count > 1:
-        log.warning("reference image %s has %d faces; using the largest", path, found.count)
-    mesh = None if landmarker is None else landmarker.landmarks(image, found.face)
-    return image, found.face, mesh
-
-
 class IdentityAnalyser:
-    """Observation values: ``source_faces``, ``deid_faces`` and ``distances``: {recogniser key: {name: float |
-    None}} with the names listed in the module docstring."""
+    """Observation values: ``source_faces``, ``deid_faces`` (the face stage's counts) and ``distances``:
+    {recogniser key: {name: float | None}} with the names listed in the module docstring."""
 
     name = "identity"
 
-    def __init__(
-        self,
-        detector: FaceDetector,
-        recognisers: list[Recogniser],
-        *,
-        landmarker: Landmarker | None = None,
-        rate: float | None = 5.0,
-    ) -> None:
-        self.detector = detector
+    needs_faces = True
+
+    def __init__(self, recognisers: list[Recogniser], *, rate: float | None = 5.0) -> None:
         self.recognisers = recognisers
-        self.landmarker = landmarker  # only for embedders that align on the mesh (ArcFace with BlazeFace)
         self.rate = rate
 
-    def _embed(self, image: Image) -> tuple[int, list[FloatArray] | None]:
-        found = find_face(self.detector, image)
-        if found.face is None:
-            return found.count, None
-        mesh = None if self.landmarker is None else self.landmarker.landmarks(image, found.face)
-        return found.count, [r.embedder.embed(image, found.face, mesh) for r in self.recognisers]
+    def _embed(self, image: Image, face: TrackedFace | None) -> list[FloatArray] | None:
+        if face is None:
+            return None
+        detection = face.detection()
+        return [r.embedder.embed(image, detection, face.mesh) for r in self.recognisers]
 
     def analyse(self, pair: FramePair) -> Observation:
-        n_src, src = self._embed(pair.source.image)
-        n_deid, deid = self._embed(pair.deid.image)
+        faces = faces_of(pair)
+        src = self._embed(pair.source.image, faces.source.primary)
+        deid = self._embed(pair.deid.image, faces.deid.primary)
         distances: dict[str, dict[str, float | None]] = {}
         for i, rec in enumerate(self.recognisers):
             s = None if src is None else src[i]
@@ -137,7 +117,8 @@ class IdentityAnalyser:
                 "source_a": dist(s, a),
                 "source_b": dist(s, rec.ref_b),
             }
-        return Observation(self.name, pair.t, {"source_faces": n_src, "deid_faces": n_deid, "distances": distances})
+        values = {"source_faces": faces.source.count, "deid_faces": faces.deid.count, "distances": distances}
+        return Observation(self.name, pair.t, values)
 
     def close(self) -> list[Observation]:
         return []

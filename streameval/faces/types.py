@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streameval.frames import FramePair
 from streameval.models.base import Detection, FloatArray
 
 # MediaPipe mesh indices of the points BlazeFace reports as keypoints, in BlazeFace's order: right eye, left eye
@@ -95,3 +96,10 @@ class PairFaces:
         if name == "deid":
             return self.deid
         raise ValueError(f"side must be 'source' or 'deid', got {name!r}")
+
+
+def faces_of(pair: FramePair) -> PairFaces:
+    """The face stage's faces of a pair; a face analyser given a pair the stage has not seen is a wiring bug."""
+    if pair.faces is None:
+        raise RuntimeError(f"pair at t={pair.t:.3f} s reached a face analyser without going through the face stage")
+    return pair.faces

@@ -1,8 +1,8 @@
-"""Face coverage: the share of analysed frames of each stream with a face, and with several faces.
+"""Face coverage and tracking health: the share of frames of each stream with a face, and with several faces.
 
-Every face analyser reports ``source_faces`` / ``deid_faces`` (counts of detected faces). Coverage is measured
-by the first face analyser of the run in the order ``faces``, ``reality``, ``identity`` (the densest sampled
-one; the others' counts are listed under ``by_analyser`` in the whole-stream values).
+Measured on every pair the face stage saw (observations named ``faces``: ``<side>_faces`` counts the tracked
+faces of the frame). The whole-stream values add the stage's work: detector runs, tracks started and shot
+changes per stream, so a user can see how often tracking had to fall back on the detector.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from streameval.analysis.base import Observation
 from streameval.metrics.base import Metric, Values, rate_series, render_rate, with_reasons
 from streameval.stats import Windowed
 
-FACE_ANALYSERS = ("faces", "reality", "identity")
+FACE_STAGE = "faces"
 SIDES = ("source", "deid")
 
 
@@ -20,6 +20,9 @@ class _Counts:
         self.frames = 0
         self.with_face = {s: 0 for s in SIDES}
         self.multi = {s: 0 for s in SIDES}
+        self.detector = {s: 0 for s in SIDES}
+        self.tracks = {s: 0 for s in SIDES}
+        self.cuts = {s: 0 for s in SIDES}
 
     def update(self, obs: Observation) -> None:
         self.frames += 1
@@ -27,32 +30,32 @@ class _Counts:
             n = int(obs.values[f"{side}_faces"])
             self.with_face[side] += n >= 1
             self.multi[side] += n > 1
+            self.detector[side] += bool(obs.values.get(f"{side}_detector", True))
+            self.tracks[side] += int(obs.values.get(f"{side}_new_tracks", 0))
+            self.cuts[side] += bool(obs.values.get(f"{side}_cut", False))
 
     def as_dict(self) -> Values:
         out: Values = {"frames": self.frames}
         for side in SIDES:
             out[f"{side}_face_frames"] = self.with_face[side]
             out[f"{side}_multiple_frames"] = self.multi[side]
+            out[f"{side}_detector_runs"] = self.detector[side]
+            out[f"{side}_tracks"] = self.tracks[side]
+            out[f"{side}_cuts"] = self.cuts[side]
         return out
 
 
 class CoverageMetric(Metric):
     family = "coverage"
+    consumes = frozenset({FACE_STAGE})
 
-    def __init__(self, analysers: list[str], window: float) -> None:
-        ordered = [a for a in FACE_ANALYSERS if a in analysers]
-        if not ordered:
-            raise ValueError(f"coverage needs one of the face analysers {FACE_ANALYSERS}, got {analysers}")
-        self.primary = ordered[0]
-        self.consumes = frozenset(ordered)
+    def __init__(self, window: float) -> None:
         self.face = {s: rate_series(window) for s in SIDES}
         self.multi = {s: rate_series(window) for s in SIDES}
-        self.counts = {a: _Counts() for a in ordered}
+        self.counts = _Counts()
 
     def update(self, obs: Observation) -> None:
-        self.counts[obs.analyser].update(obs)
-        if obs.analyser != self.primary:
-            return
+        self.counts.update(obs)
         for side in SIDES:
             n = int(obs.values[f"{side}_faces"])
             self.face[side].update(n >= 1, t=obs.t)
@@ -63,7 +66,7 @@ class CoverageMetric(Metric):
             series.expire(now)
 
     def _values(self, window: bool) -> Values:
-        out: Values = {"analyser": self.primary}
+        out: Values = {"analyser": FACE_STAGE}
         reasons: dict[str, str] = {}
         for side in SIDES:
             face: Windowed[float | None] = self.face[side]
@@ -77,6 +80,5 @@ class CoverageMetric(Metric):
 
     def total_values(self) -> Values:
         out = self._values(False)
-        out.update(self.counts[self.primary].as_dict())
-        out["by_analyser"] = {name: c.as_dict() for name, c in self.counts.items()}
+        out.update(self.counts.as_dict())
         return out

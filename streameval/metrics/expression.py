@@ -45,7 +45,7 @@ def render_summary(summary: PairedSummary, out: Values, reasons: dict[str, str])
 
 class ExpressionMetric(Metric):
     family = "expression"
-    consumes = frozenset({"faces"})
+    consumes = frozenset({"expression"})
 
     def __init__(self, window: float, *, au_source: str = "mesh") -> None:
         self.moments: Windowed[PairedSummary] = Windowed(PairedMoments(len(AU_KEYS)), period=window)

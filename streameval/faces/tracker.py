@@ -1,0 +1,251 @@
+"""Per-stream face tracking: detect, then follow each face with the mesh, as MediaPipe's face-mesh graph does.
+
+On each frame every live track runs the mesh on the crop derived from its previous landmarks
+(:func:`~streameval.models.face_mesh.crop_for_mesh`); a track whose face-presence score falls below
+``min_presence`` is lost. The detector runs only when it is needed:
+
+* on the first frame, and on every frame while nothing is tracked (to notice a face that appears);
+* when a track was lost on this frame (the face may have moved too fast for the crop);
+* after a shot change (a cut), when every track ends and the faces are found afresh;
+* on a schedule (``redetect_every`` seconds of stream time), to pick up faces that enter beside tracked ones.
+
+A detection that overlaps a live track (IoU of the boxes >= ``match_iou``) confirms it; any other detection
+starts a new track with a new id, unless it overlaps a track lost on this very frame, which
+then continues under its old id (a presence flicker is not a new face). Track ids are never reused.
+
+The primary subject is the track that was primary on the previous frame while it lives; when there is none (the
+start, after a cut, or when the primary face is lost), the largest face becomes primary. So the subject does
+not flip to another face that is briefly larger or crosses in front, and "the largest face" is only the rule
+for choosing a new subject.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from streameval.faces.types import FrameFaces, TrackedFace, mesh_box
+from streameval.models.base import FaceDetector, FloatArray, Image
+from streameval.models.face_mesh import FaceMeshLandmarker, crop_for_mesh
+
+log = logging.getLogger(__name__)
+
+Box = tuple[float, float, float, float]
+
+#: side of the thumbnail the cut detector compares (grey levels averaged over blocks)
+CUT_THUMB = 16
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerOptions:
+    """``tracking = False`` runs the detector and a detector-crop mesh on every frame (the reference mode)."""
+
+    tracking: bool = True
+    redetect_every: float = 1.0  # seconds of stream time between scheduled detector runs
+    min_presence: float = 0.5  # MediaPipe's min_tracking_confidence
+    max_faces: int = 4
+    match_iou: float = 0.3
+    # mean absolute difference of consecutive grey thumbnails, in [0, 1]: 0.016 at most within the carphone clip,
+    # 0.28 from its last frame to another scene
+    cut_threshold: float = 0.08
+
+
+@dataclass(slots=True)
+class _Track:
+    track_id: int
+    mesh: FloatArray
+    box_in_mesh: Box  # the detector's box in coordinates of the mesh's bounding box (0..1 = the mesh box)
+    score: float
+    presence: float
+    detected: bool = False
+
+    def box(self) -> Box:
+        return carry_box(self.box_in_mesh, mesh_box(self.mesh))
+
+
+def box_in_frame(box: Box, frame: Box) -> Box:
+    """``box`` expressed in the coordinates of ``frame`` (0 and 1 are frame's edges)."""
+    fx0, fy0, fx1, fy1 = frame
+    w, h = max(fx1 - fx0, 1e-6), max(fy1 - fy0, 1e-6)
+    x0, y0, x1, y1 = box
+    return (x0 - fx0) / w, (y0 - fy0) / h, (x1 - fx0) / w, (y1 - fy0) / h
+
+
+def carry_box(relative: Box, frame: Box) -> Box:
+    """Inverse of :func:`box_in_frame`: a relative box placed in ``frame``."""
+    fx0, fy0, fx1, fy1 = frame
+    w, h = fx1 - fx0, fy1 - fy0
+    u0, v0, u1, v1 = relative
+    return fx0 + u0 * w, fy0 + v0 * h, fx0 + u1 * w, fy0 + v1 * h
+
+
+def iou(a: Box, b: Box) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def grey_thumbnail(image: Image, side: int = CUT_THUMB) -> np.ndarray:
+    """A small grey image for comparing frames (block means, so it is robust to noise and fine motion)."""
+    import cv2
+
+    small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    grey: np.ndarray = small.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0
+    return grey
+
+
+class FaceTracker:
+    """Tracks the faces of one stream. Not thread-safe: one tracker per stream, called in frame order."""
+
+    def __init__(
+        self, detector: FaceDetector, landmarker: FaceMeshLandmarker, options: TrackerOptions | None = None
+    ) -> None:
+        self.detector = detector
+        self.landmarker = landmarker
+        self.options = options or TrackerOptions()
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._primary: int | None = None
+        self._last_detect_t = -math.inf
+        self._thumb: np.ndarray | None = None
+        # counters for the report
+        self.frames = 0
+        self.detector_calls = 0
+        self.tracks_started = 0
+        self.cuts = 0
+
+    # -- steps ----------------------------------------------------------------------------------------------
+    def _is_cut(self, image: Image) -> bool:
+        thumb = grey_thumbnail(image)
+        previous, self._thumb = self._thumb, thumb
+        if previous is None:
+            return False
+        return float(np.mean(np.abs(thumb - previous))) > self.options.cut_threshold
+
+    def _follow(self, image: Image) -> list[_Track]:
+        """Run the mesh on each track's crop from its previous landmarks; return the tracks lost."""
+        lost = []
+        for track in list(self._tracks):
+            try:
+                mesh, presence = self.landmarker.on_crop(image, crop_for_mesh(track.mesh))
+            except Exception:
+                log.debug("mesh failed on track %d; treating it as lost", track.track_id, exc_info=True)
+                presence, mesh = 0.0, track.mesh
+            if presence < self.options.min_presence:
+                self._tracks.remove(track)
+                lost.append(track)
+                continue
+            track.mesh, track.presence, track.detected = mesh, presence, False
+        self._drop_duplicates()
+        return lost
+
+    def _drop_duplicates(self) -> None:
+        """Two tracks that converged on one face: keep the older (smaller id)."""
+        keep: list[_Track] = []
+        for track in sorted(self._tracks, key=lambda tr: tr.track_id):
+            box = mesh_box(track.mesh)
+            if all(iou(box, mesh_box(k.mesh)) < 0.5 for k in keep):
+                keep.append(track)
+        self._tracks = keep
+
+    def _new_id(self) -> int:
+        self._next_id += 1
+        self.tracks_started += 1
+        return self._next_id - 1
+
+    def _detect(self, image: Image, t: float, lost: list[_Track]) -> None:
+        self.detector_calls += 1
+        self._last_detect_t = t
+        for det in self.detector.detect(image):
+            match = self._best(det.box, self._tracks)
+            if match is not None:
+                if not self.options.tracking:  # reference mode: the mesh always comes from the detection
+                    mesh, presence = self.landmarker.landmarks_and_presence(image, det)
+                    match.mesh, match.presence = mesh, presence
+                match.box_in_mesh = box_in_frame(det.box, mesh_box(match.mesh))
+                match.score, match.detected = det.score, True
+                continue
+            if len(self._tracks) >= self.options.max_faces:
+                continue
+            # A detection is a face even where the mesh's presence score is low (blurred or pixelated faces score
+            # ~0 while the detector still finds them): coverage counts what the detector sees; only tracking
+            # needs the mesh to be sure, so such a face is detected afresh on the next frame.
+            mesh, presence = self.landmarker.landmarks_and_presence(image, det)
+            if any(iou(mesh_box(mesh), mesh_box(tr.mesh)) >= 0.5 for tr in self._tracks):
+                continue
+            revived = self._best(det.box, lost)
+            track_id = revived.track_id if revived is not None else self._new_id()
+            if revived is not None:
+                lost.remove(revived)
+            self._tracks.append(
+                _Track(track_id, mesh, box_in_frame(det.box, mesh_box(mesh)), det.score, presence, True)
+            )
+
+    def _best(self, box: Box, tracks: list[_Track]) -> _Track | None:
+        """The track whose box overlaps ``box`` most, if at least ``match_iou``."""
+        best, best_iou = None, self.options.match_iou
+        for track in tracks:
+            overlap = iou(box, track.box())
+            if overlap >= best_iou:
+                best, best_iou = track, overlap
+        return best
+
+    # -- public ---------------------------------------------------------------------------------------------
+    def process(self, image: Image, t: float) -> FrameFaces:
+        """The faces of the next frame of this stream (stream time ``t`` in seconds)."""
+        opts = self.options
+        self.frames += 1
+        cut = self._is_cut(image)
+        if cut:
+            self.cuts += 1
+            self._tracks.clear()
+            self._primary = None
+        if opts.tracking:
+            lost = self._follow(image)
+            due = not self._tracks or bool(lost) or t - self._last_detect_t >= opts.redetect_every - 1e-9
+            if due:
+                self._detect(image, t, lost)
+        else:  # reference mode: every frame detected; a face the detector misses ends its track
+            for track in self._tracks:
+                track.detected = False
+            self._detect(image, t, [])
+            self._tracks = [tr for tr in self._tracks if tr.detected]
+            due = True
+        return self._frame_faces(detector_ran=due, cut=cut)
+
+    def _frame_faces(self, *, detector_ran: bool, cut: bool) -> FrameFaces:
+        faces = tuple(
+            TrackedFace(
+                track_id=tr.track_id,
+                box=tr.box(),
+                mesh=tr.mesh,
+                presence=tr.presence,
+                score=tr.score,
+                detected=tr.detected,
+            )
+            for tr in sorted(self._tracks, key=lambda tr: tr.track_id)
+        )
+        primary = next((f for f in faces if f.track_id == self._primary), None)
+        if primary is None and faces:
+            primary = max(faces, key=lambda f: f.area)
+        self._primary = None if primary is None else primary.track_id
+        return FrameFaces(faces=faces, primary=primary, detector_ran=detector_ran, cut=cut)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "frames": self.frames,
+            "detector_calls": self.detector_calls,
+            "tracks": self.tracks_started,
+            "cuts": self.cuts,
+        }
+
+
+def detection_faces(detector: FaceDetector, landmarker: FaceMeshLandmarker, image: Image) -> FrameFaces:
+    """The faces of a single still image (a reference photo): detect, mesh each face, primary = largest."""
+    tracker = FaceTracker(detector, landmarker, TrackerOptions(tracking=False))
+    return tracker.process(image, 0.0)
