@@ -14,7 +14,6 @@ from streameval.errors import ConfigError
 from streameval.metrics.coverage import CoverageMetric
 from streameval.metrics.deid import DeidMetric, RecogniserInfo
 from streameval.metrics.expression import AU_KEYS, ExpressionMetric
-from streameval.models.base import Detection
 from streameval.paper import paper_block
 
 RNG = np.random.default_rng(7)
@@ -31,7 +30,7 @@ def test_expression_window_and_total_match_scipy() -> None:
         missing = i % 7 == 0  # no face on the de-identified frame: left out of the statistics
         metric.update(
             Observation(
-                "faces",
+                "expression",
                 float(t[i]),
                 {"source_aus": src[i].astype(np.float32), "deid_aus": None if missing else deid[i]},
             )
@@ -87,17 +86,19 @@ def test_deid_distances_and_rates_match_numpy() -> None:
 
 
 def test_coverage_counts() -> None:
-    metric = CoverageMetric(["identity", "faces"], window=10.0)
-    assert metric.primary == "faces"
+    metric = CoverageMetric(window=10.0)
+    assert metric.consumes == {"faces"}
     counts = [(1, 1), (0, 1), (2, 0), (1, 3), (0, 0)]
     for i, (s, d) in enumerate(counts):
-        metric.update(Observation("faces", i * 0.1, {"source_faces": s, "deid_faces": d}))
-    metric.update(Observation("identity", 0.0, {"source_faces": 0, "deid_faces": 0}))
+        values = {"source_faces": s, "deid_faces": d, "source_detector": i % 2 == 0, "deid_detector": True}
+        values |= {"source_new_tracks": int(i == 0), "deid_new_tracks": 2 * int(i == 3), "deid_cut": i == 3}
+        metric.update(Observation("faces", i * 0.1, values))
     total = metric.total_values()
     assert (total["frames"], total["source_face_frames"], total["deid_face_frames"]) == (5, 3, 3)
     assert (total["source_multiple_frames"], total["deid_multiple_frames"]) == (1, 1)
     assert total["source"] == pytest.approx(0.6) and total["deid_multiple"] == pytest.approx(0.2)
-    assert total["by_analyser"]["identity"]["frames"] == 1
+    assert (total["source_detector_runs"], total["deid_detector_runs"]) == (3, 5)
+    assert (total["source_tracks"], total["deid_tracks"], total["source_cuts"], total["deid_cuts"]) == (1, 2, 0, 1)
 
 
 def test_paper_block_merges_contributors() -> None:
@@ -124,8 +125,8 @@ def test_crop_square_pads_outside_with_black() -> None:
     assert smooth(Box(0, 0, 10), Box(10, 20, 20), 0.75) == Box(2.5, 5.0, 12.5)
 
 
-def _det(x: float) -> Detection:
-    return Detection(box=(x, 10.0, x + 20.0, 30.0), score=0.9)
+def _det(x: float) -> tuple[float, float, float, float]:
+    return (x, 10.0, x + 20.0, 30.0)
 
 
 def test_clip_collector_strides_and_restarts() -> None:
@@ -142,6 +143,19 @@ def test_clip_collector_strides_and_restarts() -> None:
     # box, a 2-frame gap (> max_gap) restarts the clip
     assert taken == [(3, 0.0), (5, 2.0), (7, 4.0), (13, 10.0)]
     assert col.restarts == 1
+
+
+def test_clip_collector_spaces_clips_in_stream_time() -> None:
+    img = np.zeros((40, 60, 3), np.uint8)
+    col = ClipCollector(4, 4, box_scale=1.0, smoothing=0.0, max_gap=1, every_s=1.0)
+    taken = []
+    for i in range(30):  # 10 frames per second
+        clip = col.add(img, img, i / 10, _det(5))
+        if clip is not None:
+            taken.append((i, clip[2]))
+    # a clip starts at the first frame >= 1 s after the previous start; frames in between are not kept
+    assert taken == [(3, 0.0), (13, 1.0), (23, 2.0)]
+    assert len(col.crops) == 0  # frames 24-29 (2.4-2.9 s) come before the next start at 3 s
 
 
 def test_options_are_validated() -> None:
