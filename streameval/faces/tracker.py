@@ -57,29 +57,40 @@ class TrackerOptions:
 class _Track:
     track_id: int
     mesh: FloatArray
-    box_in_mesh: Box  # the detector's box in coordinates of the mesh's bounding box (0..1 = the mesh box)
+    box_in_mesh: Box  # the detector's box in the face's coordinates (see box_in_frame)
     score: float
     presence: float
     detected: bool = False
 
     def box(self) -> Box:
-        return carry_box(self.box_in_mesh, mesh_box(self.mesh))
+        return carry_box(self.box_in_mesh, self.mesh)
 
 
-def box_in_frame(box: Box, frame: Box) -> Box:
-    """``box`` expressed in the coordinates of ``frame`` (0 and 1 are frame's edges)."""
-    fx0, fy0, fx1, fy1 = frame
-    w, h = max(fx1 - fx0, 1e-6), max(fy1 - fy0, 1e-6)
+# Mesh points that do not move with expressions (eye corners, nose bridge and tip): the detector box is carried
+# along with them rather than with the whole mesh, whose box stretches when the jaw opens.
+_STABLE = [33, 133, 362, 263, 168, 6, 1]
+
+
+def anchor(mesh: FloatArray) -> tuple[float, float, float]:
+    """Centre and scale (outer eye-corner distance) of the face's stable points."""
+    xy = np.asarray(mesh, np.float64)[:, :2]
+    cx, cy = xy[_STABLE].mean(axis=0)
+    scale = float(np.hypot(*(xy[263] - xy[33])))
+    return float(cx), float(cy), max(scale, 1e-6)
+
+
+def box_in_frame(box: Box, mesh: FloatArray) -> Box:
+    """``box`` in the face's own coordinates (origin at the stable points' centre, unit = eye-corner distance)."""
+    cx, cy, s = anchor(mesh)
     x0, y0, x1, y1 = box
-    return (x0 - fx0) / w, (y0 - fy0) / h, (x1 - fx0) / w, (y1 - fy0) / h
+    return (x0 - cx) / s, (y0 - cy) / s, (x1 - cx) / s, (y1 - cy) / s
 
 
-def carry_box(relative: Box, frame: Box) -> Box:
-    """Inverse of :func:`box_in_frame`: a relative box placed in ``frame``."""
-    fx0, fy0, fx1, fy1 = frame
-    w, h = fx1 - fx0, fy1 - fy0
+def carry_box(relative: Box, mesh: FloatArray) -> Box:
+    """Inverse of :func:`box_in_frame`: a box in face coordinates placed on this mesh."""
+    cx, cy, s = anchor(mesh)
     u0, v0, u1, v1 = relative
-    return fx0 + u0 * w, fy0 + v0 * h, fx0 + u1 * w, fy0 + v1 * h
+    return cx + u0 * s, cy + v0 * s, cx + u1 * s, cy + v1 * s
 
 
 def iou(a: Box, b: Box) -> float:
@@ -167,7 +178,7 @@ class FaceTracker:
                 if not self.options.tracking:  # reference mode: the mesh always comes from the detection
                     mesh, presence = self.landmarker.landmarks_and_presence(image, det)
                     match.mesh, match.presence = mesh, presence
-                match.box_in_mesh = box_in_frame(det.box, mesh_box(match.mesh))
+                match.box_in_mesh = box_in_frame(det.box, match.mesh)
                 match.score, match.detected = det.score, True
                 continue
             if len(self._tracks) >= self.options.max_faces:
@@ -183,7 +194,7 @@ class FaceTracker:
             if revived is not None:
                 lost.remove(revived)
             self._tracks.append(
-                _Track(track_id, mesh, box_in_frame(det.box, mesh_box(mesh)), det.score, presence, True)
+                _Track(track_id, mesh, box_in_frame(det.box, mesh), det.score, presence, True)
             )
 
     def _best(self, box: Box, tracks: list[_Track]) -> _Track | None:

@@ -48,9 +48,9 @@ class TrackedFace:
     """One face on one frame, followed by the face stage.
 
     ``box`` is the detector-style face box: on frames where the detector ran and matched this face it is the
-    detector's own box; on tracked frames it is the detector box carried along with the mesh (the last detector
-    box moved and scaled with the mesh's bounding box), so analysers written for detector boxes (dlib's
-    5-point alignment, the reality crop) keep seeing boxes of the same shape.
+    detector's own box; on tracked frames it is the last detector box carried along with the mesh's eye corners
+    and nose (which do not move with expressions), so analysers written for detector boxes (dlib's 5-point
+    alignment, the reality crop) keep seeing boxes of the same shape.
     """
 
     track_id: int
