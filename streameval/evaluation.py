@@ -172,6 +172,8 @@ async def evaluate(
             for sink in all_sinks:
                 await sink.publish(event)
         report = build_report(config, windower, pairer, streams, result, failure, started, tolerance)
+        if pipeline.budget is not None:
+            report["budget"] = pipeline.budget.as_dict()
         report["alerts"] = {
             "rules": [rule.name for rule in alerts.rules],
             "events": alert_log,

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from streameval.analysis.base import Analyser, Observation
+from streameval.budget import Assessment, LaneCost, assess
 from streameval.errors import UsageError
 from streameval.frames import Frame, FramePair
 from streameval.metrics.health import ANALYSIS, PAIRING
@@ -81,6 +82,9 @@ class _Lane:
     in_flight: bool = False
     next_due: float = -math.inf
     task: asyncio.Task[None] | None = None
+    offered: int = 0  # pairs handed to the lane (analysed or dropped)
+    calls: int = 0
+    busy_s: float = 0.0  # time in calls after the first (which pays for model warm-up)
 
     def step(self, pair: FramePair) -> tuple[FramePair | None, Observation | None]:
         """Run in the lane's thread: (the annotated pair for the face lanes, or None; the observation)."""
@@ -148,6 +152,7 @@ class Pipeline:
         self._latest_t = -math.inf
         self._first_t: float | None = None
         self._records = 0
+        self.budget: Assessment | None = None  # the lanes' measured load, once known (see _assess_budget)
 
     @property
     def _all_lanes(self) -> list[_Lane]:
@@ -245,6 +250,7 @@ class Pipeline:
                 del lane.pending[1 if lane.in_flight else 0]
                 self.windower.add(Observation(ANALYSIS, old.t, {"analyser": lane.name, "dropped": True}))
             lane.pending.append(pair.t)
+            lane.offered += 1
         for lane in lanes:
             await self._put(lane, pair)
 
@@ -270,6 +276,9 @@ class Pipeline:
             try:
                 annotated, obs = await loop.run_in_executor(lane.executor, lane.step, pair)
                 done = self.clock()
+                lane.calls += 1
+                if lane.calls > 1:
+                    lane.busy_s += done - started
                 if obs is not None:
                     self.windower.add(obs)
                 self.windower.add(
@@ -293,7 +302,48 @@ class Pipeline:
                 # the stage's pair counts as finished only once handed on, so draining the stage first and the
                 # face lanes next sees every pair
                 lane.queue.task_done()
+            if self.budget is None:
+                self._assess_budget()
             await self._publish_ready()
+
+    def _assess_budget(self, *, final: bool = False) -> None:
+        """Once 3 s of video have been analysed, say whether the lanes keep up and which one limits the run."""
+        if self._first_t is None:
+            return
+        span = self._latest_t - self._first_t
+        lanes = self._all_lanes
+        if not final and (span < 3.0 or any(lane.calls < 2 for lane in lanes)):
+            return
+        costs = [
+            LaneCost(
+                lane.name,
+                lane.busy_s / (lane.calls - 1),
+                lane.offered / span,
+                threads=2 if lane.stage is not None else 1,
+            )
+            for lane in lanes
+            if lane.calls >= 2 and span > 0
+        ]
+        if not costs:
+            return
+        self.budget = budget = assess(costs)
+        limit = budget.limiting
+        if self.config.live and budget.speed < 1.0:
+            log.warning(
+                "analysis cannot keep up with the video at these settings: the %s lane limits throughput (%s); "
+                "pairs will be dropped (policy %s). Lower rate.%s or the [reality] clip rate, or use a GPU",
+                limit.name,
+                budget.describe(),
+                self.config.policy,
+                limit.name,
+            )
+        else:
+            log.info(
+                "analysis runs at up to %.2fx real time, limited by the %s lane (%s)",
+                budget.speed,
+                limit.name,
+                budget.describe(),
+            )
 
     def _watermark(self) -> float:
         mark = min(self._latest_t, self.pairer.watermark())
@@ -379,6 +429,8 @@ class Pipeline:
             stopper.cancel()
             await frames.aclose()
             await self._shutdown_lanes()
+            if self.budget is None:  # a short run: assess what was measured
+                self._assess_budget(final=True)
             await self._finish()
             if status != "complete":
                 log.warning("run %s; published what was measured", status)

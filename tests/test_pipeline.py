@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from streameval.analysis.base import Observation
+from streameval.errors import UsageError
 from streameval.frames import Frame, FramePair
 from streameval.metrics.health import HealthMetric
 from streameval.pairing import Pairer, PairingConfig
@@ -143,3 +144,78 @@ def test_stop_request_publishes_what_was_measured() -> None:
     paired = windower.totals()["health"]["paired"]
     assert 5 < paired < 100
     assert sink.records[-1]["window"]["final"]
+
+
+class MarkingStage:
+    """A stand-in face stage: marks each pair (a fake ``faces`` value) and records what it saw."""
+
+    name = "faces"
+
+    def __init__(self, rate: float | None = None, seconds: float = 0.0) -> None:
+        self.rate = rate
+        self.seconds = seconds
+        self.seen: list[int] = []
+        self.closed = False
+
+    def process(self, pair: FramePair) -> tuple[FramePair, Observation]:
+        time.sleep(self.seconds)
+        self.seen.append(pair.source.index)
+        marked = FramePair(pair.source, pair.deid, pair.t, faces=("marked", pair.source.index))  # type: ignore[arg-type]
+        return marked, Observation(self.name, pair.t, {"index": pair.source.index})
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FaceReader(SlowAnalyser):
+    needs_faces = True
+
+    def analyse(self, pair: FramePair) -> Observation:
+        assert pair.faces == ("marked", pair.source.index), "a face lane got a pair the stage had not marked"
+        return super().analyse(pair)
+
+
+def make_staged(stage: MarkingStage, analysers: list[Any], *, n: int = 50) -> tuple[Pipeline, Sink, Windower]:
+    sink = Sink()
+    windower = Windower([HealthMetric(1.0)], WindowConfig(window=1.0, hop=0.5))
+    pipe = Pipeline(
+        source=frames(n, 25.0, paced=False),
+        deid=frames(n, 25.0, paced=False),
+        pairer=Pairer(PairingConfig(tolerance=0.02)),
+        analysers=analysers,
+        windower=windower,
+        sinks=[sink],
+        config=PipelineConfig(queue_size=2),
+        face_stage=stage,
+    )
+    return pipe, sink, windower
+
+
+def test_face_lanes_only_get_pairs_through_the_stage() -> None:
+    stage = MarkingStage(rate=5.0, seconds=0.002)  # every 5th pair at 25 fps
+    reader = FaceReader("reader", 0.004)
+    direct = SlowAnalyser("direct", 0.0)
+    pipe, _, windower = make_staged(stage, [reader, direct])
+    result = asyncio.run(pipe.run())
+    assert result.status == "complete"
+    assert stage.seen == list(range(0, 50, 5)) == reader.seen  # in order, nothing lost between stage and lane
+    assert direct.seen == list(range(50))  # lanes that need no faces do not wait for the stage
+    assert stage.closed
+    health = windower.totals()["health"]
+    assert health["analysed"] == {"faces": 10, "reader": 10, "direct": 50}
+
+
+def test_face_analyser_without_a_stage_is_refused() -> None:
+    with pytest.raises(UsageError, match="face stage"):
+        make([FaceReader("reader", 0.0)], live=False, policy="block")
+
+
+def test_live_run_names_the_lane_that_cannot_keep_up(caplog: pytest.LogCaptureFixture) -> None:
+    slow = SlowAnalyser("slow", 0.06)  # 25 pairs a second need 1.5 s of work per second
+    quick = SlowAnalyser("quick", 0.0)
+    pipe, _, _ = make([slow, quick], live=True, policy="drop-oldest", n=125, queue=2)
+    with caplog.at_level("WARNING", logger="streameval.pipeline"):
+        asyncio.run(pipe.run())
+    assert pipe.budget is not None and pipe.budget.limiting.name == "slow"
+    assert pipe.budget.lanes[0].load == pytest.approx(1.5, rel=0.3)
+    assert any("slow lane limits throughput" in r.getMessage() for r in caplog.records)

@@ -193,9 +193,7 @@ class FaceTracker:
             track_id = revived.track_id if revived is not None else self._new_id()
             if revived is not None:
                 lost.remove(revived)
-            self._tracks.append(
-                _Track(track_id, mesh, box_in_frame(det.box, mesh), det.score, presence, True)
-            )
+            self._tracks.append(_Track(track_id, mesh, box_in_frame(det.box, mesh), det.score, presence, True))
 
     def _best(self, box: Box, tracks: list[_Track]) -> _Track | None:
         """The track whose box overlaps ``box`` most, if at least ``match_iou``."""
