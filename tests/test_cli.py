@@ -123,6 +123,7 @@ def test_different_resolutions_work(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert code == EXIT_OK
     report = records[-1]
     assert report["pairing"]["paired"] == H264.frames
+    assert report["inputs"]["deid"]["rescaled_to"] == [H264.width, H264.height]  # at decode, not per pair
     assert report["totals"]["pixel"]["ssim_mean"] > 0.5  # same content after resizing
 
 

@@ -81,9 +81,13 @@ def describe(container: av.container.InputContainer, stream: av.video.stream.Vid
     )
 
 
-def to_rgb(frame: av.VideoFrame) -> npt.NDArray[np.uint8]:
-    """(H, W, 3) uint8 RGB, C-contiguous (swscale does the colour conversion)."""
-    image = frame.to_ndarray(format="rgb24")
+def to_rgb(frame: av.VideoFrame, size: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
+    """(H, W, 3) uint8 RGB, C-contiguous. swscale does the colour conversion and, when ``size`` (width, height)
+    differs from the frame's, the rescaling in the same pass (its bilinear filter, which widens when shrinking)."""
+    if size is not None and (frame.width, frame.height) != size:
+        image = frame.to_ndarray(format="rgb24", width=size[0], height=size[1])
+    else:
+        image = frame.to_ndarray(format="rgb24")
     return np.ascontiguousarray(image, dtype=np.uint8)
 
 
