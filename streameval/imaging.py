@@ -120,17 +120,16 @@ def resize(
 
     ``linear``: bilinear with half-pixel centres and edge clamping, no antialiasing (``resize_bilinear``'s and
     ``tf.image.resize``'s convention). ``area``: the mean of the source pixels under each output pixel (a box
-    filter; exact block means for integer factors). ``auto``: area when shrinking by 2x or more on both axes,
-    where bilinear would alias, else linear. ``dtype`` float32 converts the input first (exact weights),
-    uint8 resizes the bytes (within one grey level of the exact result).
+    filter; exact block means for integer factors). ``auto``: area when shrinking on both axes, where bilinear
+    would alias, else linear. ``dtype`` float32 converts the input first (exact weights), uint8 resizes the
+    bytes (within one grey level of the exact result).
     """
     if image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"image must have shape (H, W, C) with H, W >= 1, got {image.shape}")
     if width < 1 or height < 1:
         raise ValueError(f"target size must be positive, got {width}x{height}")
     if method == "auto":
-        shrink = min(image.shape[1] / width, image.shape[0] / height)
-        method = "area" if shrink >= 2.0 else "linear"
+        method = "area" if width < image.shape[1] and height < image.shape[0] else "linear"
     src: U8 | F32 = image
     if dtype is np.float32 and image.dtype != np.float32:
         src = image.astype(np.float32)

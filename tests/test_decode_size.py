@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from streameval import evaluation
+from streameval import evaluation, imaging
 from streameval.analysis.pixel import psnr, ssim
 from streameval.config import RunConfig
 from streameval.errors import UsageError
@@ -32,10 +32,12 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def pyav_frames(path: Path, size: tuple[int, int] | None = None) -> list[U8]:
-    """Reference: PyAV's own decode, rescaled by swscale when ``size`` is given."""
-    kwargs = {} if size is None else {"width": size[0], "height": size[1]}
+    """Reference: PyAV's own decode, each frame resized afterwards when ``size`` is given (area mean: shrinking)."""
     with av.open(str(path)) as container:
-        return [np.asarray(f.to_ndarray(format="rgb24", **kwargs)) for f in container.decode(video=0)]
+        frames = [np.asarray(f.to_ndarray(format="rgb24"), np.uint8) for f in container.decode(video=0)]
+    if size is None:
+        return frames
+    return [imaging.resize(f, size[0], size[1], method="area") for f in frames]
 
 
 async def read_all(source: VideoSource) -> list[Frame]:
@@ -49,9 +51,11 @@ def test_frames_arrive_at_the_requested_size(videos: tuple[Path, Path]) -> None:
     frames = asyncio.run(read_all(source))
     expected = pyav_frames(deid, (160, 120))
     assert len(frames) == len(expected) == DEID.frames
-    for frame, ref in zip(frames, expected, strict=True):
+    for frame, ref, big in zip(frames, expected, pyav_frames(deid), strict=True):
         assert frame.image.shape == (120, 160, 3)
         np.testing.assert_array_equal(frame.image, ref)
+        blocks = big.astype(np.float64).reshape(120, 2, 160, 2, 3).mean(axis=(1, 3))  # 2x shrink: block means
+        assert np.abs(frame.image - np.rint(blocks)).max() <= 1
     assert source.info is not None and (source.info.width, source.info.height) == (320, 240)  # as coded
 
 
@@ -96,7 +100,7 @@ def test_evaluate_rescales_the_deid_once_and_pixel_values_equal_a_prescaled_pair
     assert not [r for r in caplog.records if "resizing per pair" in r.getMessage()]  # no per-pair fallback
     assert report["inputs"]["deid"]["rescaled_to"] == [160, 120]
     assert "rescaled_to" not in report["inputs"]["source"]
-    # Independent reference: decode both with PyAV, rescale the de-identified frames with swscale up front.
+    # Independent reference: decode both with PyAV, rescale the de-identified frames up front.
     sources, deids = pyav_frames(src_path), pyav_frames(deid_path, (160, 120))
     psnrs = [psnr(a, b) for a, b in zip(sources, deids, strict=True)]
     ssims = [ssim(a, b) for a, b in zip(sources, deids, strict=True)]

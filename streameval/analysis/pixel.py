@@ -52,7 +52,7 @@ def centred_luma(image: U8) -> F32:
 
 
 def resize_to(image: U8, height: int, width: int) -> U8:
-    """Resize (for comparing frames of different resolution): bilinear, or the area mean when shrinking 2x or more."""
+    """Resize (for comparing frames of different resolution): the area mean when shrinking, else bilinear."""
     if image.shape[:2] == (height, width):
         return image
     return imaging.resize(image, width, height, method="auto")

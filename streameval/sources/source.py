@@ -187,8 +187,8 @@ def open_source(
     ``base_backoff`` to ``max_backoff`` seconds, until ``max_retries`` consecutive failed attempts or
     ``give_up_after`` seconds without frames (both default: forever). ``read_timeout`` bounds opening and every
     read of a non-file source. ``options`` go to FFmpeg (demuxer/protocol options, e.g. ``rtsp_transport``).
-    ``size`` (width, height) rescales every frame at decode, in the same swscale pass as the RGB conversion
-    (see also ``VideoSource.set_size``). Raises UsageError for bad arguments and InputError for a missing file.
+    ``size`` (width, height) rescales every frame in the decoder thread, right after the RGB conversion (see
+    also ``VideoSource.set_size``). Raises UsageError for bad arguments and InputError for a missing file.
     """
     try:
         parsed = parse_spec(spec)
