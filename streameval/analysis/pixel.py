@@ -37,7 +37,7 @@ REGIONS: tuple[Region, ...] = ("face", "frame")
 FACE_SCALE = 1.3  # side of the face region / longer side of the source face box
 
 _CENTRE = 128.0
-# One cv2.transform row: BT.601 luma (ITU-R BT.601 weights) minus _CENTRE, the offset in the 4th column.
+# One cv2.transform row: the BT.601 luma weights, and -_CENTRE as the offset in the 4th column.
 _CENTRED_LUMA = np.array([[0.299, 0.587, 0.114, -_CENTRE]], np.float32)
 
 
@@ -69,6 +69,17 @@ def psnr(reference: U8, test: U8, data_range: float = 255.0) -> float:
     return 10.0 * math.log10(data_range**2 / (sse / reference.size))
 
 
+_STRIP_ROWS = 128  # rows per SSIM pass (see ssim)
+
+
+class _SsimConstants:
+    def __init__(self, radius: int, sigma: float, data_range: float) -> None:
+        self.ksize = (2 * radius + 1, 2 * radius + 1)
+        self.sigma = sigma
+        self.c1 = np.float32((0.01 * data_range) ** 2)
+        self.c2 = np.float32((0.03 * data_range) ** 2)
+
+
 def ssim(reference: U8, test: U8, data_range: float = 255.0, sigma: float = 1.5) -> float:
     """Mean structural similarity of the luma of two RGB images (or of two grey images), uint8."""
     if reference.shape != test.shape or reference.ndim not in (2, 3):
@@ -87,17 +98,6 @@ def ssim(reference: U8, test: U8, data_range: float = 255.0, sigma: float = 1.5)
         rows = slice(r0 - radius, r1 + radius)
         total += _ssim_sum(reference[rows], test[rows], c, slice(radius, radius + r1 - r0), slice(radius, w - radius))
     return total / float((h - 2 * radius) * (w - 2 * radius))
-
-
-_STRIP_ROWS = 128
-
-
-class _SsimConstants:
-    def __init__(self, radius: int, sigma: float, data_range: float) -> None:
-        self.ksize = (2 * radius + 1, 2 * radius + 1)
-        self.sigma = sigma
-        self.c1 = np.float32((0.01 * data_range) ** 2)
-        self.c2 = np.float32((0.03 * data_range) ** 2)
 
 
 def _ssim_sum(reference: U8, test: U8, c: _SsimConstants, rows: slice, cols: slice) -> float:
