@@ -32,10 +32,12 @@ class ModelError(StreamevalError):
 
 
 class MissingExtraError(StreamevalError):
-    """An optional dependency is not installed; the message names the extra to install."""
+    """A dependency is not installed; the message names the pip command: the extra to install, or the package
+    itself when ``extra`` is None (a core dependency missing from a broken or partial install)."""
 
-    def __init__(self, extra: str, package: str, purpose: str) -> None:
-        super().__init__(f"{purpose} needs the '{package}' package: pip install 'streameval[{extra}]'")
+    def __init__(self, extra: str | None, package: str, purpose: str) -> None:
+        command = f"pip install 'streameval[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"{purpose} needs the '{package}' package: {command}")
         self.extra = extra
         self.package = package
 

@@ -2,6 +2,9 @@
 
 ``await evaluate(config)`` opens both sources, builds the analysers and metric families the config names, runs
 the pipeline, publishes records to every sink and returns the final report (also written to ``config.report``).
+The de-identified stream is decoded at the source's resolution (rescaled once, at decode): every analyser
+then sees two frames of one size. A live source's resolution is known only once it connects; until then the
+de-identified frames arrive at their own size (the pixel family resizes such pairs itself and logs it).
 The report is written whatever happens once frames have started to flow — end of stream, a stop request
 (SIGINT/SIGTERM in the CLI), a truncated input or a failure — so nothing measured is lost.
 """
@@ -57,6 +60,26 @@ def build_families(config: RunConfig) -> tuple[list[Analyser], list[Metric], Pai
     return analysers, metrics, stage
 
 
+def _frame_size(src: VideoSource) -> tuple[int, int] | None:
+    """(width, height) of an open source's frames; None before a live source connects or if its codec hides it."""
+    info = src.info
+    if info is None or info.width <= 0 or info.height <= 0:
+        return None
+    return info.width, info.height
+
+
+async def _match_size(source: VideoSource, deid: VideoSource) -> None:
+    """Rescale the de-identified frames to the source's size once the (live) source has connected."""
+    try:
+        await source.ready()
+    except InputError:
+        return  # the source never opened: the pipeline reports that
+    size = _frame_size(source)
+    if size is not None:
+        deid.set_size(size)
+        log.info("%s: rescaling de-identified frames to %dx%d at decode", deid.spec.spec, *size)
+
+
 def _source_health(sources: dict[str, VideoSource]) -> Callable[[], dict[str, Any]]:
     def snapshot() -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -81,6 +104,8 @@ def _stream_summary(src: VideoSource) -> dict[str, Any]:
     summary: dict[str, Any] = {"spec": src.spec.spec, "live": src.live}
     if info is not None:
         summary["info"] = {k: (str(v) if k == "time_base" and v is not None else v) for k, v in asdict(info).items()}
+    if src.size is not None:
+        summary["rescaled_to"] = list(src.size)  # frames were decoded at this (width, height), not info's
     summary["stats"] = asdict(stats)
     return summary
 
@@ -110,8 +135,12 @@ async def evaluate(
                 read_timeout=config.read_timeout,
                 reconnect=config.reconnect,
                 give_up_after=config.give_up_after,
+                size=_frame_size(streams["source"]) if side == "deid" else None,
             )
             streams[side] = await stack.enter_async_context(src)
+        if streams["deid"].size is None:  # a live source that has not connected yet: size the deid when it does
+            sizing = asyncio.create_task(_match_size(streams["source"], streams["deid"]), name="se-deid-size")
+            stack.callback(sizing.cancel)
 
         tolerance = config.tolerance
         if tolerance is None:

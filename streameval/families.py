@@ -48,13 +48,16 @@ FamilyFactory = Callable[[RunConfig], Family]
 
 
 def pixel_family(config: RunConfig) -> Family:
-    from streameval.analysis.pixel import PixelAnalyser
+    from streameval.analysis.pixel import REGIONS, pixel_analyser
     from streameval.metrics.pixel import PixelMetric
 
-    unknown = set(config.options.get("pixel", {}))
-    if unknown:
-        raise ConfigError(f"[pixel]: unknown keys {sorted(unknown)}; the pixel family has no options")
-    return [PixelAnalyser(rate=config.rate.get("pixel"))], [PixelMetric(config.window)]
+    table = dict(config.options.get("pixel", {}))
+    region = table.pop("region", "face")
+    if table:
+        raise ConfigError(f"[pixel]: unknown keys {sorted(table)}; the pixel family has one option, region")
+    if region not in REGIONS:
+        raise ConfigError(f"[pixel] region = {region!r}: must be one of {', '.join(map(repr, REGIONS))}")
+    return [pixel_analyser(region, rate=config.rate.get("pixel"))], [PixelMetric(config.window, region)]
 
 
 @functools.lru_cache(maxsize=4)

@@ -34,6 +34,14 @@ def run_cli(
     return code, records, err
 
 
+def frame_region(folder: Path) -> list[str]:
+    """CLI arguments for PSNR/SSIM over whole frames (the default region is the source face)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = folder / "frame_region.toml"
+    cfg.write_text('[pixel]\nregion = "frame"\n')
+    return ["--config", str(cfg)]
+
+
 def decode(path: Path) -> list[tuple[float, np.ndarray]]:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -43,7 +51,9 @@ def decode(path: Path) -> list[tuple[float, np.ndarray]]:
 def test_carphone_replay_matches_scikit_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pristine, distorted = example_video("carphone_pristine"), example_video("carphone_distorted")
     code, records, _ = run_cli(
-        ["replay", str(pristine), str(distorted), "--window", "1s", "--hop", "1s"], tmp_path, capsys
+        ["replay", str(pristine), str(distorted), "--window", "1s", "--hop", "1s", *frame_region(tmp_path)],
+        tmp_path,
+        capsys,
     )
     assert code == EXIT_OK
     metrics = [r for r in records if r["type"] == "metrics"]
@@ -73,12 +83,14 @@ def test_carphone_replay_matches_scikit_image(tmp_path: Path, capsys: pytest.Cap
         end = rec["window"]["end"]
         sel = (times > end - 1.0 + 1e-9) & (times <= end + 1e-9)
         assert rec["pixel"]["psnr_n"] == sel.sum() == rec["health"]["paired"]
-        # Tolerance: our SSIM/PSNR use the same definitions; only float summation order differs.
+        assert rec["pixel"]["region"] == "frame"
+        # Tolerance: the same definitions. PSNR is exact (only summation order differs); our SSIM runs in
+        # float32 (OpenCV), within 3e-6 of scikit-image's float64 per frame (measured 1.0e-6 on this clip).
         assert rec["pixel"]["psnr_mean"] == pytest.approx(psnr[sel].mean(), rel=1e-9)
-        assert rec["pixel"]["ssim_mean"] == pytest.approx(ssim[sel].mean(), rel=1e-9)
+        assert rec["pixel"]["ssim_mean"] == pytest.approx(ssim[sel].mean(), abs=3e-6)
     totals = report["totals"]["pixel"]
     assert totals["psnr_mean"] == pytest.approx(psnr.mean(), rel=1e-9)
-    assert totals["ssim_mean"] == pytest.approx(ssim.mean(), rel=1e-9)
+    assert totals["ssim_mean"] == pytest.approx(ssim.mean(), abs=3e-6)
     assert totals["psnr_std"] == pytest.approx(psnr.std(), rel=1e-6)
     assert report["pairing"]["paired"] == 120 and report["pairing"]["unpaired_source"] == 0
 
@@ -86,14 +98,14 @@ def test_carphone_replay_matches_scikit_image(tmp_path: Path, capsys: pytest.Cap
 def test_config_file_is_equivalent_to_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     video = write_video(tmp_path / "v.mp4", H264)
     cfg = tmp_path / "run.toml"
-    cfg.write_text('source = "v.mp4"\ndeid = "v.mp4"\nwindow = "500ms"\nhop = 0.5\nrate = { pixel = 10 }\n')
+    cfg.write_text(
+        'source = "v.mp4"\ndeid = "v.mp4"\nwindow = "500ms"\nhop = 0.5\nrate = { pixel = 10 }\n'
+        '[pixel]\nregion = "frame"\n'
+    )
     code, from_file, _ = run_cli(["replay", "--config", str(cfg)], tmp_path / "a", capsys)
     assert code == EXIT_OK
-    code, from_flags, _ = run_cli(
-        ["replay", str(video), str(video), "--window", "0.5s", "--hop", "500ms", "--rate", "pixel=10"],
-        tmp_path / "b",
-        capsys,
-    )
+    flags = ["--window", "0.5s", "--hop", "500ms", "--rate", "pixel=10", *frame_region(tmp_path / "b")]
+    code, from_flags, _ = run_cli(["replay", str(video), str(video), *flags], tmp_path / "b", capsys)
     assert code == EXIT_OK
 
     def values(records: list[dict[str, Any]]) -> list[Any]:
@@ -107,10 +119,11 @@ def test_config_file_is_equivalent_to_flags(tmp_path: Path, capsys: pytest.Captu
 def test_different_resolutions_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     small = write_video(tmp_path / "small.mp4", H264)
     big = write_video(tmp_path / "big.mp4", replace(H264, name="big", width=320, height=240))
-    code, records, _ = run_cli(["replay", str(small), str(big)], tmp_path, capsys)
+    code, records, _ = run_cli(["replay", str(small), str(big), *frame_region(tmp_path)], tmp_path, capsys)
     assert code == EXIT_OK
     report = records[-1]
     assert report["pairing"]["paired"] == H264.frames
+    assert report["inputs"]["deid"]["rescaled_to"] == [H264.width, H264.height]  # at decode, not per pair
     assert report["totals"]["pixel"]["ssim_mean"] > 0.5  # same content after resizing
 
 
@@ -202,7 +215,7 @@ def test_sigint_writes_the_report(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "streameval.cli", "-q", "replay", str(pristine), str(pristine), "--realtime",
-         "--log", str(tmp_path / "log.jsonl"), "--report", str(report), "--hop", "0.5s"],
+         "--log", str(tmp_path / "log.jsonl"), "--report", str(report), "--hop", "0.5s", *frame_region(tmp_path)],
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip

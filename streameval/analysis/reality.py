@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streameval import imaging
 from streameval.analysis.base import Observation
 from streameval.faces.types import faces_of
 from streameval.frames import FramePair
@@ -52,16 +53,7 @@ def smooth(previous: Box | None, new: Box, weight: float) -> Box:
 
 def crop_square(image: Image, box: Box) -> Image:
     """The box's pixels (integer grid, side >= 2); parts outside the image are black."""
-    side = max(2, round(box.side))
-    x0 = math.floor(box.cx - side / 2)
-    y0 = math.floor(box.cy - side / 2)
-    h, w = image.shape[:2]
-    out = np.zeros((side, side, 3), np.uint8)
-    sx0, sy0 = max(0, x0), max(0, y0)
-    sx1, sy1 = min(w, x0 + side), min(h, y0 + side)
-    if sx1 > sx0 and sy1 > sy0:
-        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
-    return out
+    return imaging.crop_square(image, box.cx, box.cy, box.side)
 
 
 class ClipCollector:

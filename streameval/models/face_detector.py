@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from streameval import imaging
 from streameval.errors import InputError
 from streameval.models import blazeface
 from streameval.models.base import Detection, Image
-from streameval.models.warp import F32, box_downsample, letterbox_matrix, warp_affine
+from streameval.models.warp import F32
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,9 @@ def letterbox(image: Image, size: int = blazeface.INPUT_SIZE) -> tuple[F32, floa
     """Fit the whole image into a ``size`` square (aspect kept, black padding); values in [0, 255].
 
     Returns the square and the mapping: a source pixel point p sits at ``p * scale + (pad_x, pad_y)``.
+    See :func:`streameval.imaging.letterbox` (box filter first when shrinking more than 2x).
     """
-    h, w = image.shape[:2]
-    factor = max(1, int(max(h, w) / size / 2))  # box-filter first when shrinking more than 2x
-    small, factor = box_downsample(image, factor)
-    matrix, scale, pad_x, pad_y = letterbox_matrix(small.shape[1], small.shape[0], size)
-    square = warp_affine(small, matrix, (size, size))
-    return square, scale / factor, pad_x, pad_y  # a source point p is the small image's point p / factor
+    return imaging.letterbox(image, size)
 
 
 class BlazeFaceDetector:

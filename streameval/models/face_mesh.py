@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from streameval import imaging
 from streameval.errors import InputError
 from streameval.models.base import Detection, FloatArray, Image
 from streameval.models.face_detector import check_image
-from streameval.models.warp import F64, apply_affine, rotated_crop_matrix, warp_affine
+from streameval.models.warp import F64, apply_affine, rotated_crop_matrix
 
 INPUT_SIZE = 192
 NUM_LANDMARKS = 468
@@ -98,7 +99,7 @@ class FaceMeshLandmarker:
     def on_crop(self, image: Image, crop: Crop) -> tuple[FloatArray, float]:
         """(468, 3) landmarks in image pixels and the face-presence probability of the face inside ``crop``."""
         check_image(image)
-        patch = warp_affine(image, crop.matrix(), (INPUT_SIZE, INPUT_SIZE))
+        patch = imaging.warp_affine(image, crop.matrix(), (INPUT_SIZE, INPUT_SIZE))
         pts, presence = self.raw(patch)
         return project_landmarks(pts, crop), presence
 

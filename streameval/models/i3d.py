@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from streameval import imaging
 from streameval.errors import InputError, ModelError
 from streameval.models.base import FloatArray, Image
 from streameval.models.i3d_export import (
@@ -42,7 +43,8 @@ def _axis_weights(src: int, dst: int) -> tuple[npt.NDArray[np.intp], npt.NDArray
 
 
 def resize_bilinear(image: npt.NDArray[Any], height: int, width: int) -> npt.NDArray[np.float64]:
-    """Bilinear resize of an (H, W, C) image to (height, width, C) in float64.
+    """Bilinear resize of an (H, W, C) image to (height, width, C) in float64 (numpy; the reference of the
+    OpenCV path, :func:`streameval.imaging.resize`, that ``prepare_clip`` uses).
 
     Half-pixel centres and edge clamping, no antialiasing: the convention of ``tf.image.resize(..., 'bilinear')``
     that FVD implementations use, and of OpenCV's INTER_LINEAR.
@@ -62,8 +64,8 @@ def resize_bilinear(image: npt.NDArray[Any], height: int, width: int) -> npt.NDA
 def prepare_clip(crops: Sequence[Image], image_size: int = IMAGE_SIZE) -> FloatArray:
     """RGB uint8 face crops (any sizes) -> one clip (T, image_size, image_size, 3) float32 in [-1, 1].
 
-    Each crop is resized to a square with ``resize_bilinear`` (aspect ratio not kept: crop square boxes
-    upstream if that matters) and scaled by ``x / 127.5 - 1``.
+    Each crop is resized to a square bilinearly (``resize_bilinear``'s convention, in float32 through OpenCV;
+    aspect ratio not kept: crop square boxes upstream if that matters) and scaled by ``x / 127.5 - 1``.
     """
     if len(crops) == 0:
         raise InputError("prepare_clip needs at least one crop")
@@ -71,7 +73,9 @@ def prepare_clip(crops: Sequence[Image], image_size: int = IMAGE_SIZE) -> FloatA
     for i, crop in enumerate(crops):
         if crop.dtype != np.uint8 or crop.ndim != 3 or crop.shape[2] != 3:
             raise InputError(f"crop {i} must be RGB uint8 (H, W, 3), got {crop.dtype} {crop.shape}")
-        out[i] = resize_bilinear(crop, image_size, image_size) / 127.5 - 1.0
+        out[i] = imaging.resize(crop, image_size, image_size, dtype=np.float32)
+    out /= np.float32(127.5)
+    out -= np.float32(1.0)
     return out
 
 

@@ -1,4 +1,7 @@
-"""Affine image sampling in numpy (no OpenCV): letterboxing for the detector, rotated crops for the mesh.
+"""Affine matrices for the detector's letterbox and the mesh's rotated crops, and numpy sampling.
+
+The sampling functions (``warp_affine``, ``box_downsample``) are the readable reference that
+:mod:`streameval.imaging` (OpenCV, what the models use) is tested against; the matrix helpers serve both.
 
 Continuous pixel coordinates: pixel (row i, column j) covers [j, j+1) x [i, i+1), its centre is (j+0.5, i+0.5).
 An affine ``matrix`` (2, 3) maps an output point (x, y, 1) to the source point it samples.

@@ -42,6 +42,7 @@ class VideoSource:
         self._opened: asyncio.Future[SourceInfo] | None = None
         self._worker: DecodeWorker | None = None
         self._thread: threading.Thread | None = None
+        self._size = settings.size
 
     # -- public state ---------------------------------------------------------------------------------------
 
@@ -58,6 +59,21 @@ class VideoSource:
     def stats(self) -> SourceStats:
         """A consistent snapshot of the counters."""
         return self._recorder.snapshot()
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """(width, height) every frame is rescaled to at decode; None: frames as decoded."""
+        return self._size
+
+    def set_size(self, size: tuple[int, int] | None) -> None:
+        """Rescale frames decoded from now on to ``size`` (width, height); None stops rescaling.
+
+        For a target known only after the source started, e.g. the resolution of a live stream it is compared
+        with; frames already decoded keep their size.
+        """
+        self._size = _check_size(size)
+        if self._worker is not None:
+            self._worker.size = self._size  # one attribute store: the decoder thread reads it per frame
 
     async def ready(self) -> SourceInfo:
         """Wait until the source is open; raises InputError if it ended first."""
@@ -100,6 +116,7 @@ class VideoSource:
         # Never leave the "exception was never retrieved" warning behind if nobody awaits ready().
         opened.add_done_callback(lambda fut: fut.exception() if not fut.cancelled() else None)
         self._worker = DecodeWorker(self.spec, self.settings, self._handover, self._recorder, self._clock, on_open)
+        self._worker.size = self._size
         name = f"streameval-source:{self.spec.spec}"
         self._thread = threading.Thread(target=self._worker.run, name=name, daemon=True)
         self._thread.start()
@@ -158,6 +175,7 @@ def open_source(
     options: dict[str, str] | None = None,
     queue_size: int = 4,
     clock: Clock = SYSTEM_CLOCK,
+    size: tuple[int, int] | None = None,
 ) -> VideoSource:
     """Describe a video source; decoding starts on ``async with``.
 
@@ -169,7 +187,8 @@ def open_source(
     ``base_backoff`` to ``max_backoff`` seconds, until ``max_retries`` consecutive failed attempts or
     ``give_up_after`` seconds without frames (both default: forever). ``read_timeout`` bounds opening and every
     read of a non-file source. ``options`` go to FFmpeg (demuxer/protocol options, e.g. ``rtsp_transport``).
-    Raises UsageError for bad arguments and InputError for a missing file.
+    ``size`` (width, height) rescales every frame in the decoder thread, right after the RGB conversion (see
+    also ``VideoSource.set_size``). Raises UsageError for bad arguments and InputError for a missing file.
     """
     try:
         parsed = parse_spec(spec)
@@ -197,8 +216,22 @@ def open_source(
         max_retries=max_retries,
         give_up_after=give_up_after,
         options=dict(options or {}),
+        size=_check_size(size),
     )
     return VideoSource(parsed, settings, queue_size=queue_size, clock=clock)
+
+
+def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    ok = (
+        isinstance(size, tuple | list)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+    )
+    if not ok:
+        raise UsageError(f"size must be (width, height) in positive whole pixels, got {size!r}")
+    return int(size[0]), int(size[1])
 
 
 def _check_positive(name: str, value: float) -> None:

@@ -39,6 +39,7 @@ class WorkerSettings:
     max_retries: int | None
     give_up_after: float | None
     options: dict[str, str] = field(default_factory=dict)
+    size: tuple[int, int] | None = None  # (width, height) to rescale every frame to at decode; None: as decoded
 
 
 class DecodeWorker:
@@ -61,6 +62,8 @@ class DecodeWorker:
         self._stats = recorder
         self._clock = clock
         self._on_open = on_open
+        #: (width, height) frames are rescaled to; read per frame, so it may be set while decoding
+        self.size: tuple[int, int] | None = settings.size
         self._opened = False
         self._index = 0
         self._last_wall: float | None = None
@@ -199,7 +202,7 @@ class DecodeWorker:
 
     def _emit(self, frame: av.VideoFrame) -> bool:
         """Convert, timestamp, pace and hand over one frame; False when the source is closing."""
-        image = to_rgb(frame)
+        image = to_rgb(frame, self.size)
         self._stats.add(frames_decoded=1)
         wall = self._clock.now()
         pts = self._timeline.map(frame_time(frame), wall)

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from streameval import imaging
 from streameval.models import builders
 from streameval.models.face_detector import letterbox
 from streameval.models.face_mesh import INPUT_SIZE, crop_for_detection
 from streameval.models.loaders import load_detector, load_landmarker
 from streameval.models.runtime import create_session
-from streameval.models.warp import warp_affine
 
 Frames = list[np.ndarray]
 
@@ -70,7 +70,7 @@ def test_mesh_onnx_matches_tflite(
     worst = 0.0
     for image in images:
         crop = crop_for_detection(detector.detect(image)[0])
-        x = (warp_affine(image, crop.matrix(), (INPUT_SIZE, INPUT_SIZE)) / 255.0).astype(np.float32)[None]
+        x = (imaging.warp_affine(image, crop.matrix(), (INPUT_SIZE, INPUT_SIZE)) / 255.0).astype(np.float32)[None]
         ref = _run_tflite(interp, x)
         got = session.run(["conv2d_21", "conv2d_31"], {"input_1": x})
         worst = max(

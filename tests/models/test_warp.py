@@ -57,4 +57,5 @@ def test_letterbox_box_filters_strong_reductions() -> None:
     image[::2] = 255  # one-pixel stripes alias without a prefilter; their mean is 127.5
     square, scale, pad_x, pad_y = letterbox(image, 128)
     assert scale == 0.25 and pad_x == 0 and pad_y == 0
-    np.testing.assert_allclose(square, 127.5, atol=1e-3)
+    # The box mean (127.5) is rounded to a grey level before the bilinear step (OpenCV's uint8 INTER_AREA).
+    np.testing.assert_allclose(square, 127.5, atol=0.5 + 1e-3)

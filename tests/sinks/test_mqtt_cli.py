@@ -20,6 +20,7 @@ def test_replay_publishes_records_alerts_and_report(mosquitto: Mosquitto, tmp_pa
         f'sink = ["{mosquitto.url("site")}"]\nlog = "log.jsonl"\nreport = "report.json"\n'
         # SSIM of a video with itself is 1: the rule raises on the first record and stays raised.
         '[[alerts]]\nname = "too-similar"\nwhen = "pixel.ssim_mean > 0.99"\nclear = "pixel.ssim_mean < 0.9"\n'
+        '[pixel]\nregion = "frame"\n'  # the generated video has no face
     )
 
     async def scenario() -> Subscriber:
