@@ -21,6 +21,7 @@ cuts them); the graph subtracts dlib's channel means, scales by 1/256 and transp
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,7 +237,7 @@ class _Reader:
         exponent = self.integer(what, 2)
         if exponent >= 32000:  # dlib's codes for inf, -inf and nan: never in a trained net's parameters
             raise self.fail(f"{what} is not finite")
-        return float(np.ldexp(float(mantissa), exponent))
+        return math.ldexp(mantissa, exponent)
 
     def boolean(self, what: str) -> bool:
         at = self.pos

@@ -16,7 +16,7 @@ import numpy.typing as npt
 import pytest
 
 from streameval.errors import ModelError
-from streameval.models import zoo
+from streameval.models import builders, zoo
 from streameval.models.dlib_resnet_onnx import (
     ANET,
     CHIP_SIZE,
@@ -132,7 +132,10 @@ def test_descriptors_match_dlib_on_real_faces(
     np.testing.assert_array_equal(our_d < 0.6, ref_d < 0.6)
 
 
-def test_signature_and_dynamic_batch(session: Any, faces: list[tuple[str, Image, Any]]) -> None:
+def test_signature_and_dynamic_batch(models_dir: Path, session: Any, faces: list[tuple[str, Image, Any]]) -> None:
+    import onnx
+
+    assert onnx.load(models_dir / ONNX_FILENAME).opset_import[0].version == builders.ONNX_OPSET
     (inp,), (out,) = session.get_inputs(), session.get_outputs()
     assert (inp.name, inp.type, inp.shape[1:]) == (INPUT_NAME, "tensor(float)", [CHIP_SIZE, CHIP_SIZE, 3])
     assert (out.name, out.type, out.shape[1:]) == (OUTPUT_NAME, "tensor(float)", [128])
