@@ -149,15 +149,18 @@ def identity_family(config: RunConfig) -> Family:
     from streameval.analysis.identity import IdentityAnalyser, Recogniser
     from streameval.metrics.deid import DeidMetric, RecogniserInfo
     from streameval.models.base import Embedder
-    from streameval.models.loaders import load_dlib_embedder
+    from streameval.models.loaders import load_dlib_embedder, load_dlib_onnx_embedder
     from streameval.models.zoo import resolve_models_dir
 
     models = model_options(config)
     opts = identity_options(config)
     embedders: list[tuple[str, Embedder, float]] = []
     for key in opts.recognisers:
-        if key == "dlib":
+        if key == "dlib" and opts.dlib_backend == "dlib":
             embedders.append((key, load_dlib_embedder(models.dir, num_jitters=opts.num_jitters), opts.dlib_threshold))
+        elif key == "dlib":
+            embedder = load_dlib_onnx_embedder(models.dir, models.device, threads=models.threads)
+            embedders.append((key, embedder, opts.dlib_threshold))
         else:
             from streameval.models.insightface_backend import ArcFaceEmbedder
 
@@ -193,6 +196,7 @@ def identity_family(config: RunConfig) -> Family:
             RecogniserInfo(
                 key=key,
                 model=embedder.name,
+                runtime=getattr(embedder, "runtime", "onnxruntime"),
                 metric=embedder.metric,
                 threshold=threshold,
                 a_reference=f"ref_a: {opts.ref_a}" if opts.ref_a else "paired source face",

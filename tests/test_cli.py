@@ -219,7 +219,14 @@ def test_sigint_writes_the_report(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
-    time.sleep(2.0)  # the 4 s clip is paced at its frame rate: about half is measured
+    # the 4 s clip is paced at its frame rate: interrupt once two records (1 s of stream) are out, however long
+    # start-up took on a loaded machine
+    log_file = tmp_path / "log.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if log_file.exists() and log_file.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == EXIT_INTERRUPTED, err

@@ -4,6 +4,9 @@ An analyser turns a :class:`~streameval.frames.FramePair` into an :class:`Observ
 vectors) at the pair's stream time. Analysers are synchronous and may be slow; the pipeline runs each one in its
 own worker thread, one call at a time and in stream order, so an analyser may keep state between calls (a clip
 analyser collects frames until a clip is complete and returns ``None`` meanwhile).
+
+An analyser that reads faces sets the class attribute ``needs_faces = True``: the pipeline then runs the face
+stage (:mod:`streameval.faces`) before it and only hands it pairs with ``pair.faces`` set.
 """
 
 from __future__ import annotations

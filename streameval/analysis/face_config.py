@@ -10,7 +10,9 @@ Tables and keys (all optional):
   run while tracking, a duration, default 1 s), ``min_presence`` (mesh face-presence below which a track is
   lost, 0.5), ``max_faces`` (faces tracked per stream, 4), ``cut_threshold`` (shot-change sensitivity, 0.08).
 * ``[identity]``: ``ref_a``, ``ref_b`` (image paths), ``recognisers`` (list of 'dlib', 'insightface'; default
-  ['dlib']; the first is the primary one whose values are also at the top of the record), ``dlib_threshold``
+  ['dlib']; the first is the primary one whose values are also at the top of the record), ``dlib_backend``
+  ('onnx', default: dlib's network on onnxruntime with its alignment in numpy/OpenCV | 'dlib': dlib itself, the
+  reference, CPU only, ~13x slower), ``dlib_threshold``
   (0.6), ``insightface_dir`` (holds ``w600k_r50.onnx``; default ``<models dir>/insightface/buffalo_l``),
   ``insightface_threshold`` (0.6, cosine distance), ``num_jitters`` (dlib, 1).
 * ``[expression]``: ``au_source`` ('mesh', default: AUs from the face-mesh geometry | 'openface'). With 'mesh':
@@ -40,6 +42,7 @@ from streameval.errors import ConfigError
 from streameval.faces.tracker import TrackerOptions
 
 RECOGNISERS = ("dlib", "insightface")
+DLIB_BACKENDS = ("onnx", "dlib")
 
 
 def _table(config: RunConfig, name: str, allowed: set[str]) -> Mapping[str, Any]:
@@ -89,6 +92,7 @@ class IdentityOptions:
     ref_a: Path | None = None
     ref_b: Path | None = None
     recognisers: tuple[str, ...] = ("dlib",)
+    dlib_backend: str = "onnx"
     dlib_threshold: float = 0.6
     insightface_dir: Path | None = None
     insightface_threshold: float = 0.6
@@ -174,6 +178,7 @@ def identity_options(config: RunConfig) -> IdentityOptions:
         "ref_a",
         "ref_b",
         "recognisers",
+        "dlib_backend",
         "dlib_threshold",
         "insightface_dir",
         "insightface_threshold",
@@ -187,6 +192,12 @@ def identity_options(config: RunConfig) -> IdentityOptions:
         raise ConfigError(
             f"[identity] recognisers: a non-empty list of distinct names from {list(RECOGNISERS)}, got {recs!r}"
         )
+    backend = t.get("dlib_backend", "onnx")
+    if backend not in DLIB_BACKENDS:
+        raise ConfigError(f"[identity] dlib_backend: must be 'onnx' or 'dlib', got {backend!r}")
+    num_jitters = _number(t, "identity", "num_jitters", 1, lo=1, hi=100, integer=True)
+    if num_jitters > 1 and backend != "dlib":
+        raise ConfigError("[identity] num_jitters > 1 needs dlib_backend = 'dlib' (dlib's own random jitter)")
     for key in ("ref_a", "ref_b"):
         p = _path(t, "identity", key)
         if p is not None and not p.is_file():
@@ -195,10 +206,11 @@ def identity_options(config: RunConfig) -> IdentityOptions:
         ref_a=_path(t, "identity", "ref_a"),
         ref_b=_path(t, "identity", "ref_b"),
         recognisers=tuple(recs),
+        dlib_backend=backend,
         dlib_threshold=float(_number(t, "identity", "dlib_threshold", 0.6, lo=1e-6, hi=10.0)),
         insightface_dir=_path(t, "identity", "insightface_dir"),
         insightface_threshold=float(_number(t, "identity", "insightface_threshold", 0.6, lo=1e-6, hi=1.999)),
-        num_jitters=_number(t, "identity", "num_jitters", 1, lo=1, hi=100, integer=True),
+        num_jitters=num_jitters,
     )
 
 

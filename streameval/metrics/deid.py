@@ -42,6 +42,7 @@ class RecogniserInfo:
     threshold: float
     a_reference: str  # "ref_a: <path>" or "paired source face"
     b_reference: str | None
+    runtime: str = "onnxruntime"  # what ran the model: 'onnxruntime', or 'dlib' for the reference backend
 
 
 class _PerRecogniser:
@@ -71,6 +72,7 @@ class _PerRecogniser:
 
         out: Values = {
             "recogniser": self.info.model,
+            "runtime": self.info.runtime,
             "metric": self.info.metric,
             "threshold": self.info.threshold,
             "a_reference": self.info.a_reference,

@@ -31,6 +31,7 @@ class DlibEmbedder:
     """:class:`~streameval.models.base.Embedder` with dlib's ResNet (metric 'euclidean', threshold 0.6)."""
 
     name = "dlib_resnet_v1"
+    runtime = "dlib"
     metric = "euclidean"
     threshold = 0.6
 
