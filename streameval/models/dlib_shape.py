@@ -88,16 +88,16 @@ def token_starts(buf: npt.NDArray[np.uint8]) -> I64:
     if (enter[1:] == leave[:-1]).all():
         spans = zip(first.tolist(), last.tolist(), strict=True)
         return np.concatenate([trail[a:b, j] for j, (a, b) in enumerate(spans)])
-    return _walk(padded, n)
+    return walk_tokens(buf)
 
 
-def _walk(padded: npt.NDArray[np.uint8], n: int) -> I64:
-    """The token chain by a plain Python walk (seconds for a model file: only for files the fast path
-    cannot split, which in practice are not dlib shape predictors)."""
-    data = padded.tobytes()
+def walk_tokens(buf: npt.NDArray[np.uint8]) -> I64:
+    """The token chain by a plain Python walk: for short byte strings, and for files the lanes of
+    :func:`token_starts` cannot split (seconds for a model file; in practice not dlib shape predictors)."""
+    data = buf.tobytes()
     out = []
     p = 0
-    while p < n:
+    while p < len(data):
         out.append(p)
         p += (data[p] & 15) + 1
     return np.asarray(out, np.int64)
@@ -251,18 +251,26 @@ def _read_forest(tok: _Tokens, parts: int) -> tuple[I64, I64, F32, F32]:
     return split_part[:, :, 0], split_part[:, :, 1], thresh, values
 
 
-def parse_shape_predictor(data: bytes) -> tuple[F32, list[_Level]]:
-    """``(initial_shape (parts, 2), levels)`` from the bytes of a shape predictor file; _Corrupt if invalid."""
-    buf = np.frombuffer(data, np.uint8)
-    tok = _Tokens(*decode_tokens(buf, token_starts(buf)))
-    if tok.values.size == 0:
-        raise _Corrupt("the file is empty")
+def _read_header(tok: _Tokens) -> int:
+    """Version and size of the mean shape (2 x parts rows, 1 column)."""
     version = int(tok.take(1)[0])
     if version != 1:
         raise _Corrupt(f"unknown version {version} (not a dlib shape predictor?)")
     rows, cols = tok.matrix_dims()
     if cols != 1 or rows == 0 or rows % 2:
-        raise _Corrupt(f"initial shape of size {rows}x{cols}")
+        raise _Corrupt(f"the mean shape is {rows}x{cols}, not a column of x, y pairs (another kind of dlib file?)")
+    return rows
+
+
+def parse_shape_predictor(data: bytes) -> tuple[F32, list[_Level]]:
+    """``(initial_shape (parts, 2), levels)`` from the bytes of a shape predictor file; _Corrupt if invalid."""
+    buf = np.frombuffer(data, np.uint8)
+    if buf.size == 0:
+        raise _Corrupt("the file is empty")
+    head = buf[:64]  # reject other files before tokenising all of them
+    _read_header(_Tokens(*decode_tokens(head, walk_tokens(head))))
+    tok = _Tokens(*decode_tokens(buf, token_starts(buf)))
+    rows = _read_header(tok)
     parts = rows // 2
     initial = tok.floats(rows).reshape(parts, 2)
     forests = [_read_forest(tok, parts) for _ in range(tok.uint("cascade levels", 10_000))]
