@@ -354,6 +354,7 @@ class ShapePredictor:
         except _Corrupt as exc:
             raise ModelError(f"{self.path} is not a valid dlib shape predictor: {exc}") from exc
         self._similarity = _Similarity(self._initial)
+        self._max_trees = max(level.trees for level in self._levels)
         log.debug(
             "shape predictor %s: %d parts, %d levels of %d trees of depth %d",
             self.path,
@@ -385,12 +386,15 @@ class ShapePredictor:
         offset = np.array([[left + 0.5], [top + 0.5]])
         limit = np.array([[w], [h]], np.uintp)
         shape = self._initial.copy()
+        rows = np.empty((self._max_trees + 1, shape.size), np.float32)  # the shape, then one leaf per tree
         for level in self._levels:
             t = self._similarity(shape)
             # float32, in dlib's order: tform * delta + anchor landmark, x and y as rows of (2, pixels)
             xy = t[:, :1] * level.deltas[0] + t[:, 1:] * level.deltas[1]
             xy += shape.T.take(level.anchor, axis=1)
-            pix = np.floor(xy.astype(np.float64) * scale + offset).astype(np.intp)
+            pos = xy * scale  # float64: float32 times these integers is exact
+            pos += offset
+            pix = np.floor(pos, out=pos).astype(np.intp)
             out = pix.view(np.uintp) >= limit  # negatives wrap to huge
             outside = out[0] | out[1]
             index = pix[1] * w + pix[0]
@@ -398,13 +402,14 @@ class ShapePredictor:
             rgb = pixels.take(index, axis=0).astype(np.int16)  # take: several times faster than [index]
             grey = (rgb[:, 0] + rgb[:, 1] + rgb[:, 2]) // 3  # dlib's grey for RGB: (R+G+B)/3, truncated
             grey[outside] = 0
-            shape = _add_leaves(level, grey, shape)
+            shape = _add_leaves(level, grey, shape, rows)
         points: F64 = np.floor(shape.astype(np.float64) * (sx, sy) + (left + 0.5, top + 0.5))
         return points
 
 
-def _add_leaves(level: _Level, grey: npt.NDArray[np.int16], shape: F32) -> F32:
-    """Walk all trees of a level at once and add their leaves to the shape.
+def _add_leaves(level: _Level, grey: npt.NDArray[np.int16], shape: F32, rows: F32) -> F32:
+    """Walk all trees of a level at once and add their leaves to the shape (``rows``: scratch space for the
+    shape and one leaf per tree).
 
     dlib adds the leaves one tree after another in float32. numpy's reduction along the first axis of a
     C-ordered array runs row after row too (pairwise summation only applies along the contiguous axis),
@@ -414,7 +419,7 @@ def _add_leaves(level: _Level, grey: npt.NDArray[np.int16], shape: F32) -> F32:
     node = level.roots  # flat index of each tree's current node
     for _ in range(level.depth):
         node = 2 * node + level.step - left.take(node)  # child 2i+1 (left) or 2i+2 (right) within the tree
-    rows = np.empty((level.trees + 1, shape.size), np.float32)
+    rows = rows[: level.trees + 1]
     rows[0] = shape.ravel()
     np.take(level.leaves, node + level.to_leaf, axis=0, out=rows[1:])
     total: F32 = np.add.reduce(rows, axis=0)
