@@ -72,7 +72,8 @@ def token_starts(buf: npt.NDArray[np.uint8]) -> I64:
     begins = np.arange(chunks, dtype=np.int64) * _CHUNK
     ends = np.minimum(begins + _CHUNK, n)
     pos = np.maximum(begins - lead, 0)
-    trail = np.empty((_CHUNK + lead + 1, chunks), np.int64)  # a lane takes at most one step per byte
+    # a lane takes at most one step per byte, and up to 15 more before the every-16-steps check stops it
+    trail = np.empty((_CHUNK + lead + 16, chunks), np.int64)
     steps = 0
     while True:
         trail[steps] = pos
@@ -152,7 +153,7 @@ class _Tokens:
 
     def matrix_dims(self) -> tuple[int, int]:
         rows, cols = (int(v) for v in self.take(2))
-        if rows < 0 or cols < 0:  # dlib writes (-rows, -cols) since 2013; older files wrote them positive
+        if rows < 0 or cols < 0:  # dlib writes (-rows, -cols); older files wrote them positive
             rows, cols = -rows, -cols
         if rows < 0 or cols < 0 or rows * cols > 2**24:
             raise _Corrupt(f"bad matrix size {rows}x{cols}")
@@ -232,7 +233,7 @@ def _read_forest(tok: _Tokens, parts: int) -> tuple[I64, I64, F32, F32]:
     leaves = tok.uint("leaves per tree", 2**21)
     rows, cols = tok.matrix_dims()
     tok.pos = head
-    if leaves != splits + 1 or leaves & (leaves - 1) or (rows, cols) != (2 * parts, 1):
+    if splits == 0 or leaves != splits + 1 or leaves & (leaves - 1) or (rows, cols) != (2 * parts, 1):
         raise _Corrupt(f"unsupported tree: {splits} splits, {leaves} leaves of {rows}x{cols}")
     width = 1 + 4 * splits + 1 + leaves * (2 + 2 * rows)
     block = tok.take(trees * width).reshape(trees, width)
@@ -300,14 +301,9 @@ def parse_shape_predictor(data: bytes) -> tuple[F32, list[_Level]]:
 # prediction
 
 
-def similarity(src: F32, dst: F32) -> F32:
-    """Least-squares similarity (scale, rotation) taking ``src`` points onto ``dst``, as the 2x2 float32
-    matrix dlib uses (its Umeyama SVD fit in float64, in closed form here; the translation is not needed)."""
-    return _Similarity(src)(dst)
-
-
 class _Similarity:
-    """:func:`similarity` from one fixed source shape (the mean shape) to many targets."""
+    """Least-squares similarity (scale, rotation) from the mean shape onto a shape, as the 2x2 float32 matrix
+    dlib uses (its Umeyama SVD fit in float64, in closed form here; the translation is not needed)."""
 
     def __init__(self, src: F32) -> None:
         s = src.astype(np.float64)
@@ -329,11 +325,6 @@ class _Similarity:
         return np.array([[a, -b], [b, a]], np.float32)
 
 
-def dlib_round(x: F64) -> F64:
-    """dlib's float -> integer point conversion: floor(x + 0.5)."""
-    return np.floor(x + 0.5)
-
-
 def box_rectangle(box: Box) -> tuple[int, int, int, int]:
     """The ``dlib.rectangle`` our embedder builds from a detection box (Python's round, as DlibEmbedder)."""
     x0, y0, x1, y1 = box
@@ -341,7 +332,10 @@ def box_rectangle(box: Box) -> tuple[int, int, int, int]:
 
 
 class ShapePredictor:
-    """dlib's ``shape_predictor`` for RGB uint8 images, from the same ``.dat`` file, without dlib."""
+    """dlib's ``shape_predictor`` for RGB uint8 images, from the same ``.dat`` file, without dlib.
+
+    Nothing changes after loading, so one instance serves several threads.
+    """
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -380,7 +374,8 @@ class ShapePredictor:
         h, w = image.shape[:2]
         left, top, right, bottom = rect
         # dlib maps the unit square onto the rectangle's corner pixels, (0,0) -> (left, top) and (1,1) ->
-        # (right, bottom); float32 coordinates times these integers are exact in float64, so is the rounding.
+        # (right, bottom), and rounds to the nearest pixel as floor(v + 0.5); float32 coordinates times these
+        # integers are exact in float64, so is the rounding.
         sx, sy = float(right - left), float(bottom - top)
         scale = np.array([[sx], [sy]])
         offset = np.array([[left + 0.5], [top + 0.5]])

@@ -18,7 +18,7 @@ import pytest
 
 from streameval.errors import InputError, ModelError
 from streameval.models import face_chip
-from streameval.models.dlib_shape import ShapePredictor, box_rectangle
+from streameval.models.dlib_shape import ShapePredictor, box_rectangle, token_starts, walk_tokens
 from streameval.models.face_chip import (
     FACE_TEMPLATE_5,
     chip_transform,
@@ -249,9 +249,19 @@ def test_chip_transform_puts_the_template_on_the_landmarks(ours: ShapePredictor,
         "truncated-1",
         b"not a model\n" * 100,
         "random",
+        "header-then-zeros",
         RESNET,
     ],
-    ids=["empty", "first-100-bytes", "first-half", "last-byte-missing", "text", "random-bytes", "resnet-dat"],
+    ids=[
+        "empty",
+        "first-100-bytes",
+        "first-half",
+        "last-byte-missing",
+        "text",
+        "random-bytes",
+        "header-then-zeros",
+        "resnet-dat",
+    ],
 )
 def test_bad_files_raise_model_error_naming_the_file(
     dlib: Any, models_dir: Path, tmp_path: Path, content: bytes | str
@@ -262,6 +272,7 @@ def test_bad_files_raise_model_error_naming_the_file(
         "truncated-half": good[: len(good) // 2],
         "truncated-1": good[:-1],
         "random": np.random.default_rng(1).integers(0, 256, 200_000).astype(np.uint8).tobytes(),
+        "header-then-zeros": good[:64] + bytes(100_000),
         RESNET: (models_dir / RESNET).read_bytes(),
     }.get(content, content)
     assert isinstance(data, bytes)
@@ -271,6 +282,13 @@ def test_bad_files_raise_model_error_naming_the_file(
         dlib.shape_predictor(str(path))  # dlib rejects these files too
     with pytest.raises(ModelError, match=str(path)):
         ShapePredictor(path)
+
+
+def test_fast_tokeniser_equals_the_plain_walk() -> None:
+    rng = np.random.default_rng(2)
+    for n in [1, 2, 100, 4095, 4096, 4097, 70_000]:
+        for data in (rng.integers(0, 256, n).astype(np.uint8), np.zeros(n, np.uint8), np.full(n, 8, np.uint8)):
+            np.testing.assert_array_equal(token_starts(data), walk_tokens(data))
 
 
 def test_missing_file_raises_model_error(tmp_path: Path) -> None:
