@@ -113,11 +113,10 @@ def extract_image_chip(image: Image, details: ChipDetails, *, exact: bool | None
     check_image(image)
     h, w = image.shape[:2]
     rect, chip_area = details.rect, details.rows * details.cols
-    depth, grow = 0, 2.0
+    grow = 2.0
     down = _rect_down(rect)
-    while _area(down) > chip_area:  # dlib's depth loop, on the untranslated rect
+    while _area(down) > chip_area:  # dlib's pyramid depth loop, on the untranslated rect
         down = _rect_down(down)
-        depth += 1
         grow = grow * 2 + 2  # a border for the filter of every level
     corners = _rotated_corners(rect, details.angle)
     left, top = corners[:, 0].min() - grow, corners[:, 1].min() - grow
@@ -260,11 +259,13 @@ def _chip_to_source(rect: Rect, details: ChipDetails) -> F64:
 
 
 def _sample_points(matrix: F64, rows: int, cols: int) -> tuple[F64, F64]:
-    """Source x and y (rows, cols) of every chip pixel."""
+    """Source x and y (rows, cols) of every chip pixel, summed in dlib's order: m @ p + b."""
     cx = np.arange(cols, dtype=np.float64)
     ry = np.arange(rows, dtype=np.float64)[:, None]
-    x: F64 = matrix[0, 0] * cx + (matrix[0, 1] * ry + matrix[0, 2])
-    y: F64 = matrix[1, 0] * cx + (matrix[1, 1] * ry + matrix[1, 2])
+    x: F64 = matrix[0, 0] * cx + matrix[0, 1] * ry
+    x += matrix[0, 2]
+    y: F64 = matrix[1, 0] * cx + matrix[1, 1] * ry
+    y += matrix[1, 2]
     return x, y
 
 
