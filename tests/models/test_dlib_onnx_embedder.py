@@ -2,7 +2,9 @@
 
 Both backends get the same BlazeFace boxes on real faces (the carphone clip at its size and upscaled to
 1280x720, where dlib's chip extraction goes through its image pyramid, and the astronaut portrait); the
-descriptors and every pairwise distance are compared. Acceptance: distances within 1e-3 (the issue's target).
+descriptors and every pairwise distance are compared. Measured: descriptors within 6.8e-5, distances within
+1.3e-4 (OpenCV's float32 bilinear step moves about 1 chip value in 10^5 by one grey level). Acceptance: 1e-4 and
+1e-3 (the issue's targets).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def test_onnx_path_agrees_with_dlib(models_dir: Path, faces: list[tuple[np.ndarr
     dist_ours = np.array([np.linalg.norm(ours[i] - ours[j]) for i, j in pairs])
     dist_theirs = np.array([np.linalg.norm(theirs[i].astype(np.float64) - theirs[j]) for i, j in pairs])
     distance_diff = float(np.abs(dist_ours - dist_theirs).max())
-    assert descriptor_diff <= 1e-3, descriptor_diff
+    assert descriptor_diff <= 1e-4, descriptor_diff
     assert distance_diff <= 1e-3, distance_diff
     # the same verdicts at dlib's threshold
     assert np.array_equal(dist_ours <= 0.6, dist_theirs <= 0.6)
