@@ -24,7 +24,9 @@ def load_detector(
     """BlazeFace short-range. ``min_score`` 0.6 (MediaPipe uses 0.5) keeps face-free test videos clean;
     ``tiles`` > 1 adds a tiled second pass for small faces on frames where the first pass found none."""
     path = model_file(FACE_DETECTOR.name, FACE_DETECTOR.files[0], models_dir)
-    return BlazeFaceDetector(create_session(path, device=device, threads=threads), min_score=min_score, tiles=tiles)
+    return BlazeFaceDetector(
+        create_session(path, device=device, threads=threads, role="detector"), min_score=min_score, tiles=tiles
+    )
 
 
 def load_landmarker(
@@ -32,7 +34,7 @@ def load_landmarker(
 ) -> FaceMeshLandmarker:
     """MediaPipe 468-point face mesh."""
     path = model_file(FACE_MESH.name, FACE_MESH.files[0], models_dir)
-    return FaceMeshLandmarker(create_session(path, device=device, threads=threads))
+    return FaceMeshLandmarker(create_session(path, device=device, threads=threads, role="mesh"))
 
 
 def load_dlib_embedder(models_dir: PathLike | None = None, *, num_jitters: int = 1) -> DlibEmbedder:
