@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,7 @@ def test_summarize_and_markdown() -> None:
     child = Child(code=0, wall_s=20.0, cpu_s=30.0, peak_rss_mib=500.0, progress=[(5.0, 1.0), (9.0, 5.0)])
     row = summarize(child, _report(), video_s=10.0)
     assert row["rtf"] == 0.5 and row["cpu_per_video_s"] == 3.0 and row["steady_rtf"] == 1.0
+    assert row["ceiling_rtf"] == pytest.approx(10.0 * (os.cpu_count() or 1) / 30.0)
     assert row["startup_s"] == 4.0 and row["first_record_s"] == 5.0
     assert row["pairs"] == 300 and row["unpaired"] == 1 and row["dropped"] == 3
     assert row["dropped_share_worst"] == 0.01 and row["source_frames_dropped"] == 2
