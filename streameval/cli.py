@@ -9,7 +9,6 @@ report is still written).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import signal
 import sys
@@ -191,6 +190,8 @@ class _Progress:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import asyncio  # here, like every heavy import: `import streameval.cli` stays cheap (tests/test_startup.py)
+
     overrides = _overrides(args)
     overrides["live"] = bool(args.live)
     config = load_config(args.config, overrides)
@@ -250,6 +251,8 @@ def summary(report: dict[str, Any]) -> str:
 
 
 async def _evaluate_with_signals(config: RunConfig, progress: _Progress) -> dict[str, Any]:
+    import asyncio
+
     from streameval.evaluation import evaluate
 
     stop = asyncio.Event()

@@ -35,6 +35,7 @@ from streameval.pipeline import PairStage, Pipeline, PipelineConfig, RunResult
 from streameval.sinks.base import SCHEMA_VERSION, Record, Sink
 from streameval.sinks.jsonl import JsonLinesSink, write_json_atomic
 from streameval.sources import VideoSource, open_source
+from streameval.threads import numeric_threads
 from streameval.windows import WindowConfig, Windower
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ async def evaluate(
     started = time.time()
 
     async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(numeric_threads())  # after build_families: every numeric library is loaded by now
         streams: dict[str, VideoSource] = {}
         for side, spec in (("source", config.source), ("deid", config.deid)):
             src = open_source(

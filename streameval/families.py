@@ -62,7 +62,7 @@ def pixel_family(config: RunConfig) -> Family:
 
 @functools.lru_cache(maxsize=4)
 def _face_models(
-    models_dir: Path | None, device: str, threads: int, min_score: float, tiles: int
+    models_dir: Path | None, device: str, threads: int | None, min_score: float, tiles: int
 ) -> tuple[BlazeFaceDetector, FaceMeshLandmarker]:
     """One detector and one mesh session per run, shared by the face stage and the reference images
     (onnxruntime sessions may be run from several threads). :func:`new_run` empties the cache, so every run
@@ -159,8 +159,8 @@ def identity_family(config: RunConfig) -> Family:
         if key == "dlib" and opts.dlib_backend == "dlib":
             embedders.append((key, load_dlib_embedder(models.dir, num_jitters=opts.num_jitters), opts.dlib_threshold))
         elif key == "dlib":
-            embedder = load_dlib_onnx_embedder(models.dir, models.device, threads=models.threads)
-            embedders.append((key, embedder, opts.dlib_threshold))
+            onnx_dlib = load_dlib_onnx_embedder(models.dir, models.device, threads=models.threads)
+            embedders.append((key, onnx_dlib, opts.dlib_threshold))
         else:
             from streameval.models.insightface_backend import ArcFaceEmbedder
 

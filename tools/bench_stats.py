@@ -1,14 +1,18 @@
 """Benchmark streameval.stats: Fréchet distance routes and the 17-AU window update.
 
-Writes the "Statistics" section of BENCHMARKS.md (replacing a previous one). Usage:
+Writes the "Statistics" section of BENCHMARKS.md (replacing a previous one). Usage, in the default environment
+(no thread variable set: the product decides):
 
-    OPENBLAS_NUM_THREADS=1 python tools/bench_stats.py   # full run (~3-5 min on 2 cores), writes BENCHMARKS.md
+    python tools/bench_stats.py                         # full run (~3-5 min on 2 cores), writes BENCHMARKS.md
     python tools/bench_stats.py --dims 256 --no-write   # quick look
 
 Fréchet rows, all in one run on the same data: ours from features (n1×n2 nuclear norm), ours from
 covariances (eigh), the windowed refresh (RollingFrechet.result(), i.e. stacking the window + ours), and the
 two usual references: scipy.linalg.sqrtm(S1 S2) and sum(sqrt(eigvals(S1 S2))), each with np.cov included.
 The references run once per (d, n) because sqrtm at d=2048 takes seconds; ours report the median of repeats.
+Ours run as an evaluation runs them, inside ``streameval.threads.numeric_threads()`` (one BLAS thread); the
+windowed refresh is also timed with the libraries' default threads, and the references run with those
+defaults, as a user calling scipy gets them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 import numpy as np
 import scipy
 import scipy.linalg
+from threadpoolctl import threadpool_info
 
 from streameval.stats import (
     CCC,
@@ -39,11 +44,14 @@ from streameval.stats import (
     frechet_distance,
     frechet_distance_from_features,
 )
+from streameval.threads import numeric_threads
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tools.bench_md import write_section  # noqa: E402
+
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 log = logging.getLogger("bench_stats")
 
@@ -76,8 +84,9 @@ def bench_frechet(dims: list[int], ns: list[int]) -> list[str]:
     rng = np.random.default_rng(0)
     rows = [
         "| d | n per side | ours, features (ms) | ours, covariances (ms) | windowed refresh (ms) "
-        "| sqrtm (ms) | eigvals (ms) | sqrtm / windowed | values: ours / sqrtm / eigvals |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| windowed, library threads (ms) | sqrtm (ms) | eigvals (ms) | sqrtm / windowed "
+        "| values: ours / sqrtm / eigvals |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in dims:
         for n in ns:
@@ -85,17 +94,20 @@ def bench_frechet(dims: list[int], ns: list[int]) -> list[str]:
             mix = rng.normal(size=(d, d)) / np.sqrt(d)
             x = np.abs(rng.normal(size=(n, d)) @ mix) * 0.3
             y = np.abs(rng.normal(0.1, 1.0, size=(n, d)) @ mix) * 0.3
-            t_feat, v_feat = timed(partial(frechet_distance_from_features, x, y), 5)
             s1, s2, m1, m2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False), x.mean(0), y.mean(0)
-            t_cov, _ = timed(partial(frechet_distance, m1, s1, m2, s2), 1)
             win = RollingFrechet(d, period=1e9)
             for i in range(n):
                 win.update(x=x[i], y=y[i], t=float(i))
-            t_win, _ = timed(win.result, 5)
+            with numeric_threads():  # the product's thread decision, as in an evaluation
+                t_feat, v_feat = timed(partial(frechet_distance_from_features, x, y), 5)
+                t_cov, _ = timed(partial(frechet_distance, m1, s1, m2, s2), 1)
+                t_win, _ = timed(win.result, 5)
+            t_win_default, _ = timed(win.result, 5)  # the libraries' own default threads
             t_sq, v_sq = timed(partial(sqrtm_ref, x, y), 1)
             t_ev, v_ev = timed(partial(eigvals_ref, x, y), 1)
             rows.append(
-                f"| {d} | {n} | {t_feat * 1e3:.1f} | {t_cov * 1e3:.0f} | {t_win * 1e3:.1f} | {t_sq * 1e3:.0f} "
+                f"| {d} | {n} | {t_feat * 1e3:.1f} | {t_cov * 1e3:.0f} | {t_win * 1e3:.1f} "
+                f"| {t_win_default * 1e3:.1f} | {t_sq * 1e3:.0f} "
                 f"| {t_ev * 1e3:.0f} | {t_sq / t_win:.0f}× | {v_feat:.6f} / {v_sq:.6f} / {v_ev:.6f} |"
             )
             log.info(rows[-1])
@@ -162,9 +174,11 @@ def machine() -> str:
     except OSError:
         pass
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    env = [f"{k}={os.environ[k]}" for k in THREAD_VARS if k in os.environ]
+    default = max((p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"), default=0)
     return (
-        f"{cpu}, {os.cpu_count()} cores, OPENBLAS_NUM_THREADS={threads}, "
+        f"{cpu}, {os.cpu_count()} cores, {', '.join(env) or 'no thread variable set'} "
+        f"(BLAS threads: {default} by default, 1 in the product), "
         f"load avg {load:.1f} at start (shared machine), Python "
         f"{platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}"
     )
@@ -180,11 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     upd = bench_updates()
     fre = bench_frechet(args.dims, args.ns)
-    env = (
-        "OPENBLAS_NUM_THREADS=" + os.environ["OPENBLAS_NUM_THREADS"] + " "
-        if "OPENBLAS_NUM_THREADS" in os.environ
-        else ""
-    )
+    env = "".join(f"{k}={os.environ[k]} " for k in THREAD_VARS if k in os.environ)
+    if env:
+        log.warning("%sis set: the library defaults measured are not the default environment's", env)
     cmd = " ".join([f"{env}python tools/bench_stats.py", *sys.argv[1:]]).strip()
     section = "\n".join(
         [
@@ -196,10 +208,13 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "Windowed refresh = `RollingFrechet.result()` on a window holding n clips per side (double-centres",
             "the cross-Gram matrix kept up to date as clips arrive, then an n×n SVD; covariance route when n > d).",
-            "sqrtm and eigvals include np.cov and run once per row; ours are medians of 5 (covariance route: 1",
-            "run). Same data for every column. Values: where n <= d the references differ from ours by ~1e-7",
-            "relative — their error (sqrt of round-off eigenvalues); ours match a 50-digit mpmath reference to",
-            "~1e-15 in tests/stats/test_frechet.py.",
+            "Ours run with the product's thread decision (`streameval.threads.numeric_threads()`: one BLAS",
+            'thread, as inside an evaluation, whose other lanes use the other cores); "library threads" is the',
+            "same refresh with the libraries' defaults, and the references use those defaults as a user calling",
+            "scipy gets them. sqrtm and eigvals include np.cov and run once per row; ours are medians of 5",
+            "(covariance route: 1 run). Same data for every column. Values: where n <= d the references differ",
+            "from ours by ~1e-7 relative — their error (sqrt of round-off eigenvalues); ours match a 50-digit",
+            "mpmath reference to ~1e-15 in tests/stats/test_frechet.py.",
             "",
             *fre,
             "",

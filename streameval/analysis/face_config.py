@@ -3,7 +3,7 @@
 Tables and keys (all optional):
 
 * ``[models]``: ``dir`` (models directory; default: the zoo's lookup), ``device`` ('auto' | 'cpu' | 'cuda'),
-  ``threads`` (onnxruntime intra-op threads per model; default 1: analysers already run in parallel lanes).
+  ``threads`` (onnxruntime intra-op threads per model; default 'auto': ``streameval.threads.onnx_threads``).
 * ``[faces]`` (the face stage, :mod:`streameval.faces`): ``min_score`` (detector confidence, default 0.6),
   ``tiles`` (extra tiled pass for small faces, default 1 = off), ``tracking`` (follow faces with the mesh and
   detect only when needed, default true; false detects on every frame), ``redetect_every`` (scheduled detector
@@ -77,7 +77,7 @@ def _path(table: Mapping[str, Any], section: str, key: str) -> Path | None:
 class ModelOptions:
     dir: Path | None = None
     device: str = "auto"
-    threads: int = 1
+    threads: int | None = None  # None: 'auto', decided per model by streameval.threads.onnx_threads
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +135,10 @@ def model_options(config: RunConfig) -> ModelOptions:
     device = t.get("device", "auto")
     if device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"[models] device: must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    return ModelOptions(
-        _path(t, "models", "dir"), device, _number(t, "models", "threads", 1, lo=1, hi=256, integer=True)
-    )
+    threads = t.get("threads", "auto")
+    if threads != "auto":
+        threads = _number(t, "models", "threads", 1, lo=1, hi=256, integer=True)
+    return ModelOptions(_path(t, "models", "dir"), device, None if threads == "auto" else threads)
 
 
 def _bool(table: Mapping[str, Any], section: str, key: str, default: bool) -> bool:

@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from streameval.deidentify.examples import DEFAULT_OUT, SOURCE, make_examples
-from streameval.deidentify.methods import METHODS, OPTIONS
+# Only plain data at import: the de-identifiers load when a command runs (keeps `streameval --help` fast).
+from streameval.deidentify.defaults import EXAMPLE_OUT as DEFAULT_OUT
+from streameval.deidentify.defaults import EXAMPLE_SOURCE as SOURCE
+from streameval.deidentify.defaults import METHODS, OPTIONS
 
 EXIT_OK = 0
 
@@ -135,6 +137,8 @@ def run_deidentify(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 def run_example_make(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    from streameval.deidentify.examples import make_examples
+
     for path in make_examples(Path(args.out), force=args.force).values():
         out.write(f"{path}\n")
     return EXIT_OK

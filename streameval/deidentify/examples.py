@@ -11,14 +11,14 @@ import numpy as np
 import numpy.typing as npt
 
 from streameval.datasets import astronaut, example_video
-from streameval.deidentify.methods import METHODS
+from streameval.deidentify.defaults import EXAMPLE_OUT, EXAMPLE_SOURCE, METHODS
 from streameval.deidentify.video import deidentify_video
 from streameval.errors import SinkError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OUT = Path("example/out")
-SOURCE = "carphone_pristine"
+DEFAULT_OUT = EXAMPLE_OUT
+SOURCE = EXAMPLE_SOURCE
 
 
 def write_png(path: Path, image: npt.NDArray[np.uint8]) -> None:

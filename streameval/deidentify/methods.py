@@ -8,19 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from streameval.deidentify.defaults import METHODS, OPTIONS
 from streameval.deidentify.filters import blur_faces, mask_faces, pixelate_faces
 from streameval.deidentify.swap import FaceSwapper
 from streameval.errors import UsageError
 from streameval.models.base import FaceDetector, Image, Landmarker
 
-METHODS = ("blur", "pixelate", "mask", "swap")
-# Options each method accepts, with their defaults (documented in docs/deidentify.md).
-OPTIONS: Mapping[str, Mapping[str, Any]] = {
-    "blur": {"strength": 0.1, "margin": 0.2},
-    "pixelate": {"block": 8, "margin": 0.2},
-    "mask": {"margin": 0.2},
-    "swap": {"target": None, "feather": 0.25, "colour_transfer": True},
-}
+__all__ = ["METHODS", "OPTIONS", "FrameProcessor", "FrameResult", "check_method", "make_processor"]
 
 
 @dataclass(frozen=True, slots=True)

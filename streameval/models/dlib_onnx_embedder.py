@@ -33,8 +33,8 @@ class OnnxDlibEmbedder:
     metric = "euclidean"
     threshold = 0.6
 
-    def __init__(self, resnet_onnx: Path, shape_predictor: Path, *, device: str = "auto", threads: int | None = 1):
-        self._session = create_session(resnet_onnx, device=device, threads=threads)
+    def __init__(self, resnet_onnx: Path, shape_predictor: Path, *, device: str = "auto", threads: int | None = None):
+        self._session = create_session(resnet_onnx, device=device, threads=threads, role="embedder")
         self._predictor = ShapePredictor(shape_predictor)
 
     def chip(self, image: Image, detection: Detection) -> Image:

@@ -91,7 +91,7 @@ class I3DFeatureExtractor:
 
     def __init__(self, model_path: Path, *, device: str = "auto", threads: int | None = None) -> None:
         self.model_path = Path(model_path)
-        self._session = create_session(self.model_path, device=device, threads=threads)
+        self._session = create_session(self.model_path, device=device, threads=threads, role="i3d")
         _check_signature(self._session, self.model_path)
 
     def features(self, clips: FloatArray) -> dict[str, FloatArray]:

@@ -131,7 +131,7 @@ class InsightFaceDetector:
         model_zoo, _ = _insightface()
         self.model_path = Path(model_path)
         self.det_size = det_size
-        session = create_session(self.model_path, device=device, threads=threads)
+        session = create_session(self.model_path, device=device, threads=threads, role="detector")
         _check_detector(session, self.model_path)
         try:
             self._model = model_zoo.SCRFD(model_file=str(self.model_path), session=session)
@@ -185,7 +185,7 @@ class ArcFaceEmbedder:
         model_zoo, self._face_align = _insightface()
         self.model_path = Path(model_path)
         self.threshold = threshold
-        session = create_session(self.model_path, device=device, threads=threads)
+        session = create_session(self.model_path, device=device, threads=threads, role="embedder")
         self.input_size = _check_embedder(session, self.model_path)
         try:
             self._model = model_zoo.ArcFaceONNX(model_file=str(self.model_path), session=session)

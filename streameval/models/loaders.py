@@ -25,7 +25,9 @@ def load_detector(
     """BlazeFace short-range. ``min_score`` 0.6 (MediaPipe uses 0.5) keeps face-free test videos clean;
     ``tiles`` > 1 adds a tiled second pass for small faces on frames where the first pass found none."""
     path = model_file(FACE_DETECTOR.name, FACE_DETECTOR.files[0], models_dir)
-    return BlazeFaceDetector(create_session(path, device=device, threads=threads), min_score=min_score, tiles=tiles)
+    return BlazeFaceDetector(
+        create_session(path, device=device, threads=threads, role="detector"), min_score=min_score, tiles=tiles
+    )
 
 
 def load_landmarker(
@@ -33,7 +35,7 @@ def load_landmarker(
 ) -> FaceMeshLandmarker:
     """MediaPipe 468-point face mesh."""
     path = model_file(FACE_MESH.name, FACE_MESH.files[0], models_dir)
-    return FaceMeshLandmarker(create_session(path, device=device, threads=threads))
+    return FaceMeshLandmarker(create_session(path, device=device, threads=threads, role="mesh"))
 
 
 def load_dlib_embedder(models_dir: PathLike | None = None, *, num_jitters: int = 1) -> DlibEmbedder:
@@ -44,7 +46,7 @@ def load_dlib_embedder(models_dir: PathLike | None = None, *, num_jitters: int =
 
 
 def load_dlib_onnx_embedder(
-    models_dir: PathLike | None = None, device: str = "auto", *, threads: int | None = 1
+    models_dir: PathLike | None = None, device: str = "auto", *, threads: int | None = None
 ) -> OnnxDlibEmbedder:
     """dlib's recogniser on onnxruntime (same descriptors as dlib within 1e-6; CUDA where available)."""
     resnet = model_file(DLIB_RESNET_ONNX.name, DLIB_RESNET_ONNX.files[0], models_dir)

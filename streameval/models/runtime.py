@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from streameval.errors import MissingExtraError, ModelError
+from streameval.threads import OnnxRole, onnx_threads
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +20,12 @@ def available_providers() -> list[str]:
     return list(ort.get_available_providers())
 
 
-def create_session(path: Path, *, device: str = "auto", threads: int | None = None) -> Any:
+def create_session(path: Path, *, device: str = "auto", threads: int | None = None, role: OnnxRole = "other") -> Any:
     """An ``onnxruntime.InferenceSession`` for ``path``.
 
-    ``device``: 'auto' (CUDA if available), 'cuda' (fail if unavailable) or 'cpu'. ``threads`` caps intra-op
-    threads; None lets onnxruntime decide.
+    ``device``: 'auto' (CUDA if available), 'cuda' (fail if unavailable) or 'cpu'. ``threads``: intra-op
+    threads; None (``[models] threads = "auto"``) takes :func:`streameval.threads.onnx_threads` for ``role``,
+    never onnxruntime's default of one thread per core, which oversubscribes the parallel lanes.
     """
     import onnxruntime as ort  # available_providers() reports a missing extra first
 
@@ -37,12 +39,12 @@ def create_session(path: Path, *, device: str = "auto", threads: int | None = No
     if not Path(path).is_file():
         raise ModelError(f"model file {path} does not exist: run 'streameval models build'")
     options = ort.SessionOptions()
-    if threads is not None:
-        options.intra_op_num_threads = threads
+    options.intra_op_num_threads = onnx_threads(role, threads)
+    options.inter_op_num_threads = 1  # graphs run sequentially (the default mode): no inter-op pool needed
     options.log_severity_level = 3
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own untyped errors for corrupt files
         raise ModelError(f"cannot load model {path}: {exc}") from exc
-    log.debug("loaded %s with %s", path, session.get_providers())
+    log.debug("loaded %s with %s, %d intra-op thread(s)", path, session.get_providers(), options.intra_op_num_threads)
     return session
