@@ -2,8 +2,10 @@
 
 Each lane runs one call at a time, so it keeps up only while ``seconds per call x calls per second of video``
 stays below 1; and all lanes together share the machine's cores. After a short warm-up the pipeline measures
-each lane's time per call (its first call, which pays for model warm-up, is left out) and asks
-:func:`assess` what that means at the run's rates. A live run says so at the start, instead of leaving a user to
+each lane's wall time and CPU time per call (its first call, which pays for model warm-up, is left out) and
+asks :func:`assess` what that means at the run's rates. Wall time says whether a lane keeps up here and now
+(it includes waiting for a core); CPU time says what the work costs on any machine of this kind, whatever else
+is running. A live run says so at the start, instead of leaving a user to
 wonder why pairs are dropped; a replay says how fast it will go.
 """
 
@@ -16,9 +18,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True, slots=True)
 class LaneCost:
     name: str
-    seconds_per_call: float
+    seconds_per_call: float  # wall time
     calls_per_second: float  # analyses per second of video at the run's sampling rates
-    threads: int = 1  # threads one call keeps busy (the face stage tracks both streams at once)
+    cpu_per_call: float  # CPU seconds, in every thread the call used (the face stage tracks both streams at once)
 
     @property
     def load(self) -> float:
@@ -28,7 +30,7 @@ class LaneCost:
     @property
     def cpu(self) -> float:
         """CPU seconds per second of video."""
-        return self.load * self.threads
+        return self.cpu_per_call * self.calls_per_second
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +64,10 @@ class Assessment:
             "lanes": {
                 lane.name: {
                     "ms_per_call": round(lane.seconds_per_call * 1000, 3),
+                    "cpu_ms_per_call": round(lane.cpu_per_call * 1000, 3),
                     "calls_per_video_s": round(lane.calls_per_second, 3),
                     "load": round(lane.load, 4),
-                    "threads": lane.threads,
+                    "cpu_s_per_video_s": round(lane.cpu, 4),
                 }
                 for lane in self.lanes
             },

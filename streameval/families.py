@@ -6,7 +6,7 @@ run names cost anything.
 
 Faces are found once per frame and stream by the face stage (:func:`face_stage`), which the run builds when any
 of its analysers ``needs_faces``; the face families only read its faces. Default sampling rates: ``faces`` (the
-stage) and ``expression`` every pair, ``reality`` one clip pair every 2 s of stream (``[reality] clip_every``),
+stage) and ``expression`` every pair, ``reality`` one clip pair every 4 s of stream (``[reality] clip_every``),
 ``identity`` 5 pairs per second; override with ``rate.<analyser>``.
 """
 

@@ -85,13 +85,19 @@ class _Lane:
     offered: int = 0  # pairs handed to the lane (analysed or dropped)
     calls: int = 0
     busy_s: float = 0.0  # time in calls after the first (which pays for model warm-up)
+    cpu_s: float = 0.0  # CPU time of those calls, in every thread they used
 
-    def step(self, pair: FramePair) -> tuple[FramePair | None, Observation | None]:
-        """Run in the lane's thread: (the annotated pair for the face lanes, or None; the observation)."""
+    def step(self, pair: FramePair) -> tuple[FramePair | None, Observation | None, float]:
+        """Run in the lane's thread: (the annotated pair for the face lanes, or None; the observation; the CPU
+        seconds the call took, which unlike its wall time does not depend on what else runs)."""
+        started = time.thread_time()
         if self.stage is not None:
-            return self.stage.process(pair)
+            annotated, obs = self.stage.process(pair)
+            helper = float(getattr(self.stage, "last_helper_cpu_s", 0.0))  # the stage's second thread
+            return annotated, obs, time.thread_time() - started + helper
         assert self.analyser is not None
-        return None, self.analyser.analyse(pair)
+        observed = self.analyser.analyse(pair)
+        return None, observed, time.thread_time() - started
 
 
 def _lane(name: str, rate: float | None, queue_size: int, **kind: Any) -> _Lane:
@@ -274,11 +280,12 @@ class Pipeline:
             started = self.clock()
             forwarded = False
             try:
-                annotated, obs = await loop.run_in_executor(lane.executor, lane.step, pair)
+                annotated, obs, cpu = await loop.run_in_executor(lane.executor, lane.step, pair)
                 done = self.clock()
                 lane.calls += 1
                 if lane.calls > 1:
                     lane.busy_s += done - started
+                    lane.cpu_s += cpu
                 if obs is not None:
                     self.windower.add(obs)
                 self.windower.add(
@@ -319,16 +326,19 @@ class Pipeline:
                 lane.name,
                 lane.busy_s / (lane.calls - 1),
                 lane.offered / span,
-                threads=2 if lane.stage is not None else 1,
+                cpu_per_call=lane.cpu_s / (lane.calls - 1),
             )
             for lane in lanes
             if lane.calls >= 2 and span > 0
         ]
         if not costs:
             return
+        first = self.budget is None
         self.budget = budget = assess(costs)
         limit = budget.limiting
-        if self.config.live and budget.speed < 1.0:
+        if not first:
+            log.info("whole run: %s", budget.describe())
+        elif self.config.live and budget.speed < 1.0:
             log.warning(
                 "analysis cannot keep up with the video at these settings: the %s lane limits throughput (%s); "
                 "pairs will be dropped (policy %s). Lower rate.%s or the [reality] clip rate, or use a GPU",
@@ -429,8 +439,9 @@ class Pipeline:
             stopper.cancel()
             await frames.aclose()
             await self._shutdown_lanes()
-            if self.budget is None:  # a short run: assess what was measured
-                self._assess_budget(final=True)
+            # the report holds the whole run's costs (the early assessment saw only its first seconds, and
+            # bursty lanes such as reality's clips are poorly sampled there)
+            self._assess_budget(final=True)
             await self._finish()
             if status != "complete":
                 log.warning("run %s; published what was measured", status)

@@ -6,7 +6,7 @@ de-identifier that removes the face entirely is still measured where the face sh
 (``box_scale`` x the longer side of the face box), smoothed over time (exponential weight ``smoothing`` on the
 previous box) so the clip does not jitter with the face box, and held for up to ``max_gap`` frames without a
 face; after a longer gap the clip restarts. A clip pair is taken every ``clip_every`` seconds of stream time
-(default 2 s: I3D costs ~0.7 s of CPU per clip), or every ``stride`` frames once 16 are collected (16 = back to
+(default 4 s: I3D costs ~1.1 s of CPU per clip), or every ``stride`` frames once 16 are collected (16 = back to
 back); both clips run through I3D as one batch of 2. A partial clip at the end of the stream is discarded (I3D
 needs exactly 16 frames).
 """

@@ -8,6 +8,7 @@ thread at the same time, so the stage's latency is that of the slower stream, no
 from __future__ import annotations
 
 import dataclasses
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from streameval.analysis.base import Observation
@@ -49,11 +50,19 @@ class FaceStage:
         self.trackers = {side: FaceTracker(detector, landmarker, options) for side in SIDES}
         self.rate = rate
         self._deid_thread = ThreadPoolExecutor(1, thread_name_prefix="se-faces-deid")
+        self.last_helper_cpu_s = 0.0  # CPU time of the last pair's work in the second thread
+
+    def _track_deid(self, pair: FramePair) -> FrameFaces:
+        started = time.thread_time()
+        try:
+            return self.trackers["deid"].process(pair.deid.image, pair.t)
+        finally:
+            self.last_helper_cpu_s = time.thread_time() - started
 
     def process(self, pair: FramePair) -> tuple[FramePair, Observation]:
         """The pair with its faces, and the stage's observation (face counts, tracking events)."""
         started = {side: tr.tracks_started for side, tr in self.trackers.items()}
-        deid = self._deid_thread.submit(self.trackers["deid"].process, pair.deid.image, pair.t)
+        deid = self._deid_thread.submit(self._track_deid, pair)
         try:
             source = self.trackers["source"].process(pair.source.image, pair.t)
         finally:

@@ -156,7 +156,11 @@ def neutral_from_history(history: npt.ArrayLike) -> F64:
     if hist.ndim != 2 or hist.shape[1] != N_FEATURES or len(hist) == 0:
         raise UsageError(f"history must have shape (N>0, {N_FEATURES}), got {hist.shape}")
     q = np.array([NEUTRAL_QUANTILE.get(name, 0.5) for name in FEATURE_NAMES])
-    return np.array([np.quantile(hist[:, j], q[j]) for j in range(N_FEATURES)])
+    # One np.quantile call per distinct level over all columns (3 calls, not 16: this runs on every frame),
+    # then each column takes its own level; the values are np.quantile's, column by column.
+    levels = np.unique(q)
+    table = np.quantile(hist, levels, axis=0)  # (levels, features)
+    return np.asarray(table[np.searchsorted(levels, q), np.arange(N_FEATURES)], dtype=np.float64)
 
 
 class NeutralTracker:
