@@ -228,6 +228,9 @@ class Pipeline:
 
     # -- analysis lanes ----------------------------------------------------------------------------------
     def _due(self, lane: _Lane, t: float) -> bool:
+        wants = getattr(lane.analyser, "wants", None)
+        if wants is not None and not wants(t):  # e.g. the reality lane between two clips
+            return False
         rate = lane.rate
         if rate is None:
             return True

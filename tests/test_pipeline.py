@@ -219,3 +219,19 @@ def test_live_run_names_the_lane_that_cannot_keep_up(caplog: pytest.LogCaptureFi
     assert pipe.budget is not None and pipe.budget.limiting.name == "slow"
     assert pipe.budget.lanes[0].load == pytest.approx(1.5, rel=0.3)
     assert any("slow lane limits throughput" in r.getMessage() for r in caplog.records)
+
+
+class Picky(SlowAnalyser):
+    """Wants only the pairs of its second second of stream."""
+
+    def wants(self, t: float) -> bool:
+        return 1.0 <= t < 2.0
+
+
+def test_pairs_an_analyser_does_not_want_are_never_queued() -> None:
+    picky = Picky("picky", 0.0)
+    pipe, _, windower = make([picky], live=True, policy="drop-oldest", n=75, queue=1)
+    asyncio.run(pipe.run())
+    assert picky.seen == list(range(25, 50))  # 25 fps: frames 25-49
+    health = windower.totals()["health"]
+    assert health["analysed"] == {"picky": 25} and health["dropped"] == 0

@@ -6,7 +6,9 @@ own worker thread, one call at a time and in stream order, so an analyser may ke
 analyser collects frames until a clip is complete and returns ``None`` meanwhile).
 
 An analyser that reads faces sets the class attribute ``needs_faces = True``: the pipeline then runs the face
-stage (:mod:`streameval.faces`) before it and only hands it pairs with ``pair.faces`` set.
+stage (:mod:`streameval.faces`) before it and only hands it pairs with ``pair.faces`` set. An analyser may
+also define ``wants(t) -> bool``: the pipeline then skips pairs it does not need (the reality lane between two
+clips), so they are neither queued nor, in a live run, dropped from its queue.
 """
 
 from __future__ import annotations

@@ -103,10 +103,17 @@ class ClipCollector:
         self.box = smooth(self.box, square_box(face, self.box_scale), self.smoothing)
         return self.box
 
+    def wants(self, t: float) -> bool:
+        """Whether a frame at stream time ``t`` can be part of a clip (time-spaced clips skip the frames between)."""
+        return self.every_s is None or bool(self.crops) or t + 1e-9 >= self.next_start
+
     def add(
         self, source: Image, deid: Image, t: float, face: tuple[float, float, float, float] | None
     ) -> tuple[list[Image], list[Image], float] | None:
         """Add one frame pair; returns (source crops, deid crops, first frame time) when a clip is due."""
+        if self.every_s is not None and not self.crops and t + 1e-9 >= self.next_start:
+            # a new time-spaced clip: the frames before it may have been skipped, so its box starts afresh
+            self.box, self.gap = None, 0
         box = self._follow(face)
         if box is None or (not self.crops and t + 1e-9 < self.next_start):
             return None
@@ -151,6 +158,9 @@ class RealityAnalyser:
             max_gap=max_gap,
         )
         self.rate = rate
+
+    def wants(self, t: float) -> bool:
+        return self.collector.wants(t)
 
     def analyse(self, pair: FramePair) -> Observation | None:
         faces = faces_of(pair)

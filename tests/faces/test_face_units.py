@@ -156,6 +156,17 @@ def test_clip_collector_spaces_clips_in_stream_time() -> None:
     # a clip starts at the first frame >= 1 s after the previous start; frames in between are not kept
     assert taken == [(3, 0.0), (13, 1.0), (23, 2.0)]
     assert len(col.crops) == 0  # frames 24-29 (2.4-2.9 s) come before the next start at 3 s
+    # the pipeline asks first, so those frames are never even queued for the lane
+    assert [col.wants(t) for t in (2.9, 3.0, 3.1)] == [False, True, True]
+
+
+def test_time_spaced_clip_starts_its_box_afresh() -> None:
+    img = np.zeros((40, 60, 3), np.uint8)
+    col = ClipCollector(2, 2, box_scale=1.0, smoothing=0.5, max_gap=1, every_s=1.0)
+    assert col.add(img, img, 0.0, _det(5)) is None and col.add(img, img, 0.1, _det(5)) is not None
+    # frames between clips were skipped; the next clip's box is its own face's, not smoothed with the old one
+    col.add(img, img, 1.0, _det(30))
+    assert col.box is not None and col.box.cx == 40.0
 
 
 def test_options_are_validated() -> None:
