@@ -241,7 +241,12 @@ def summary(report: dict[str, Any]) -> str:
         lines.append(f"face coverage: source {_fmt(c.get('source'), 2)}, de-identified {_fmt(c.get('deid'), 2)}")
     if "pixel" in totals:
         p = totals["pixel"]
-        lines.append(f"pixel: PSNR {_fmt(p.get('psnr_mean'), 2)} dB, SSIM {_fmt(p.get('ssim_mean'))}")
+        where = " (face region)" if p.get("region") == "face" else ""
+        line = f"pixel{where}: PSNR {_fmt(p.get('psnr_mean'), 2)} dB, SSIM {_fmt(p.get('ssim_mean'))}"
+        if p.get("no_face_pairs"):
+            skipped = p["no_face_pairs"]
+            line += f"; {skipped} pairs without a source face not compared ([pixel] region = 'frame': whole frames)"
+        lines.append(line)
     alerts = report.get("alerts", {})
     if alerts.get("events"):
         lines.append(f"alerts: {len(alerts['events'])} events, {len(alerts.get('active_at_end', []))} active at end")

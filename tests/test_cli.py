@@ -260,3 +260,9 @@ def test_summary_shows_the_whole_stream_values() -> None:
     assert lines[2].startswith("reality: FID 4.57 over 7 clip pairs (few clips")
     assert lines[3] == "pixel: PSNR 32.54 dB, SSIM 0.951"
     assert lines[4:] == ["alerts: 1 events, 0 active at end", "report: r.json"]
+    # the face region says so, and pairs it could not compare are counted with the way out
+    report["totals"] = {"pixel": {"region": "face", "psnr_mean": None, "ssim_mean": None, "no_face_pairs": 250}}
+    assert summary(report).splitlines()[1] == (
+        "pixel (face region): PSNR n/a dB, SSIM n/a; 250 pairs without a source face not compared "
+        "([pixel] region = 'frame': whole frames)"
+    )
