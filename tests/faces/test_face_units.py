@@ -179,3 +179,37 @@ def test_options_are_validated() -> None:
         reality_options(RunConfig(options={"reality": {"strid": 8}}))
     with pytest.raises(ConfigError, match="stride"):
         reality_options(RunConfig(options={"reality": {"stride": 0}}))
+
+
+@pytest.mark.parametrize(
+    ("table", "options", "match"),
+    [
+        ("faces", {"tracking": "yes"}, r"\[faces\] tracking: must be true or false"),
+        ("faces", {"redetect_every": "-1s"}, r"\[faces\] redetect_every"),
+        ("faces", {"max_faces": 0}, r"\[faces\] max_faces"),
+        ("faces", {"cut_treshold": 0.1}, r"\[faces\]: unknown key"),
+        ("reality", {"clip_every": "0s"}, r"\[reality\] clip_every: must be a positive duration"),
+        ("reality", {"clip_every": "2s", "stride": 16}, r"give one of them"),
+        ("identity", {"dlib_backend": "tensorflow"}, r"\[identity\] dlib_backend: must be 'onnx' or 'dlib'"),
+        ("identity", {"num_jitters": 5}, r"num_jitters > 1 needs dlib_backend = 'dlib'"),
+    ],
+)
+def test_new_options_are_validated(table: str, options: dict[str, object], match: str) -> None:
+    from streameval.analysis.face_config import face_options
+
+    read = {"faces": face_options, "reality": reality_options, "identity": identity_options}[table]
+    with pytest.raises(ConfigError, match=match):
+        read(RunConfig(options={table: options}))
+
+
+def test_new_options_are_read() -> None:
+    from streameval.analysis.face_config import face_options
+
+    faces = face_options(RunConfig(options={"faces": {"tracking": False, "redetect_every": "500ms", "max_faces": 2}}))
+    assert (faces.tracker.tracking, faces.tracker.redetect_every, faces.tracker.max_faces) == (False, 0.5, 2)
+    assert reality_options(RunConfig()).every_s == 4.0
+    assert reality_options(RunConfig(options={"reality": {"stride": 16}})).every_s is None
+    assert identity_options(RunConfig()).dlib_backend == "onnx"
+    assert (
+        identity_options(RunConfig(options={"identity": {"dlib_backend": "dlib", "num_jitters": 3}})).num_jitters == 3
+    )
