@@ -57,13 +57,13 @@ class TrackerOptions:
 class _Track:
     track_id: int
     mesh: FloatArray
-    box_in_mesh: Box  # the detector's box in the face's coordinates (see box_in_frame)
+    box_in_face: Box  # the detector's box in the face's coordinates (see box_in_face_coords)
     score: float
     presence: float
     detected: bool = False
 
     def box(self) -> Box:
-        return carry_box(self.box_in_mesh, self.mesh)
+        return carry_box(self.box_in_face, self.mesh)
 
 
 # Mesh points that do not move with expressions (eye corners, nose bridge and tip): the detector box is carried
@@ -79,7 +79,7 @@ def anchor(mesh: FloatArray) -> tuple[float, float, float]:
     return float(cx), float(cy), max(scale, 1e-6)
 
 
-def box_in_frame(box: Box, mesh: FloatArray) -> Box:
+def box_in_face_coords(box: Box, mesh: FloatArray) -> Box:
     """``box`` in the face's own coordinates (origin at the stable points' centre, unit = eye-corner distance)."""
     cx, cy, s = anchor(mesh)
     x0, y0, x1, y1 = box
@@ -87,7 +87,7 @@ def box_in_frame(box: Box, mesh: FloatArray) -> Box:
 
 
 def carry_box(relative: Box, mesh: FloatArray) -> Box:
-    """Inverse of :func:`box_in_frame`: a box in face coordinates placed on this mesh."""
+    """Inverse of :func:`box_in_face_coords`: a box in face coordinates placed on this mesh."""
     cx, cy, s = anchor(mesh)
     u0, v0, u1, v1 = relative
     return cx + u0 * s, cy + v0 * s, cx + u1 * s, cy + v1 * s
@@ -180,7 +180,7 @@ class FaceTracker:
                 if not self.options.tracking:  # reference mode: the mesh always comes from the detection
                     mesh, presence = self.landmarker.landmarks_and_presence(image, det)
                     match.mesh, match.presence = mesh, presence
-                match.box_in_mesh = box_in_frame(det.box, match.mesh)
+                match.box_in_face = box_in_face_coords(det.box, match.mesh)
                 match.score, match.detected = det.score, True
                 continue
             if len(self._tracks) >= self.options.max_faces:
@@ -195,7 +195,7 @@ class FaceTracker:
             track_id = revived.track_id if revived is not None else self._new_id()
             if revived is not None:
                 lost.remove(revived)
-            self._tracks.append(_Track(track_id, mesh, box_in_frame(det.box, mesh), det.score, presence, True))
+            self._tracks.append(_Track(track_id, mesh, box_in_face_coords(det.box, mesh), det.score, presence, True))
 
     def _best(self, box: Box, tracks: list[_Track]) -> _Track | None:
         """The track whose box overlaps ``box`` most, if at least ``match_iou``."""
