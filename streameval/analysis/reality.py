@@ -111,11 +111,13 @@ class ClipCollector:
         self, source: Image, deid: Image, t: float, face: tuple[float, float, float, float] | None
     ) -> tuple[list[Image], list[Image], float] | None:
         """Add one frame pair; returns (source crops, deid crops, first frame time) when a clip is due."""
-        if self.every_s is not None and not self.crops and t + 1e-9 >= self.next_start:
+        if not self.wants(t):
+            return None
+        if self.every_s is not None and not self.crops:
             # a new time-spaced clip: the frames before it may have been skipped, so its box starts afresh
             self.box, self.gap = None, 0
         box = self._follow(face)
-        if box is None or (not self.crops and t + 1e-9 < self.next_start):
+        if box is None:
             return None
         self.crops.append((crop_square(source, box), crop_square(deid, box), t))
         self.since_clip += 1
