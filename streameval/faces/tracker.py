@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streameval.errors import InputError
 from streameval.faces.types import FrameFaces, TrackedFace, mesh_box
 from streameval.models.base import FaceDetector, FloatArray, Image
 from streameval.models.face_mesh import FaceMeshLandmarker, crop_for_mesh
@@ -146,8 +147,8 @@ class FaceTracker:
         for track in list(self._tracks):
             try:
                 mesh, presence = self.landmarker.on_crop(image, crop_for_mesh(track.mesh))
-            except Exception:
-                log.debug("mesh failed on track %d; treating it as lost", track.track_id, exc_info=True)
+            except InputError:  # landmarks that collapsed to a point or left the image: the face is gone
+                log.debug("no mesh crop for track %d; treating it as lost", track.track_id, exc_info=True)
                 presence, mesh = 0.0, track.mesh
             if presence < self.options.min_presence:
                 self._tracks.remove(track)
