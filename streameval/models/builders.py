@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 from streameval.errors import ModelError
-from streameval.models import buildenv, dlib_resnet_onnx
+from streameval.models import buildenv, dlib_resnet_onnx, onnx_rewrite
 from streameval.models.fetch import download_distribution
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,12 @@ def build_face_detector(workdir: Path, outdir: Path) -> None:
 
 
 def build_face_mesh(workdir: Path, outdir: Path) -> None:
-    _mediapipe_onnx(FACE_MESH_MEMBER, workdir, outdir / "face_landmark.onnx")
+    """tf2onnx's graph with its PRelu nodes rewritten as depthwise convolutions: about 2x faster on
+    onnxruntime's CPU provider (see :mod:`~streameval.models.onnx_rewrite`)."""
+    out = outdir / "face_landmark.onnx"
+    _mediapipe_onnx(FACE_MESH_MEMBER, workdir, out)
+    if onnx_rewrite.rewrite_prelu_file(out) == 0:
+        raise ModelError(f"{FACE_MESH_MEMBER} converted without the PRelu nodes it is known to have")
 
 
 def build_dlib(workdir: Path, outdir: Path) -> None:
