@@ -110,6 +110,9 @@ def _add_evaluation_args(p: argparse.ArgumentParser, live: bool) -> None:
     g.add_argument("--report", help="final report JSON file (default streameval_report.json)")
     g.add_argument("--sink", action="append", help="extra sink URL, e.g. mqtt://user@host:1883/prefix (repeat)")
     g.add_argument("--stream-id", help="name of this stream pair in records and topics (default 'default')")
+    g.add_argument(
+        "--metrics-port", help="serve Prometheus metrics on PORT (127.0.0.1) or HOST:PORT, at /metrics, during the run"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,7 +153,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = [
         "source", "deid", "window", "hop", "pair", "offset", "tolerance", "index_offset", "max_pending",
         "metrics", "policy", "queue_size", "realtime", "read_timeout", "log", "report", "sink", "stream_id",
-        "give_up_after",
+        "give_up_after", "metrics_port",
     ]  # fmt: skip
     out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "reconnect", None) is not None:
