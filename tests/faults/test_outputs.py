@@ -211,3 +211,14 @@ def test_case14_sink_counts_in_the_report_are_final(tmp_path: Path, capsys: pyte
     assert mqtt["sent"] == 0 and mqtt["accepted"] > 0
     # every record published (metrics and the report itself) was abandoned at close, none left buffered
     assert mqtt["abandoned"] == mqtt["accepted"] and mqtt["buffered"] == 0
+
+
+def test_case02_deidentify_onto_its_own_input_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = video(tmp_path)
+    before = good.read_bytes()
+    for dst in (good, tmp_path / "." / good.name):
+        code, _, err = run_cli(["deidentify", str(good), str(dst), "--method", "blur"], capsys)
+        assert code == EXIT_USAGE
+        assert "is the input video" in one_line_error(err)
+    assert good.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [good.name]
