@@ -354,7 +354,7 @@ def run_warnings(streams: dict[str, VideoSource], pairer: Pairer, result: RunRes
             warnings.append(f"{side} {src.spec.spec} is a still image (one frame), not a video")
         if stats.pts_resets:
             warnings.append(
-                f"{side} {src.spec.spec}: timestamps went backwards {stats.pts_resets} times (e.g. concatenated "
+                f"{side} {src.spec.spec}: timestamps went backwards {stats.pts_resets} time(s) (e.g. concatenated "
                 "segments); each was treated as a new segment, like a gap in a live stream"
             )
     if result is not None and result.status != "failed" and pairer.counts.paired == 0:
