@@ -64,8 +64,6 @@ def _open_input(src: Path) -> av.container.InputContainer:
 def _check_output(dst: Path, src: Path) -> None:
     from streameval.outputs import check_output
 
-    # the shared output rules: never the input (under any name), never a device, FIFO or directory (exit 2)
-    check_output("DST", str(dst), [("input video", str(src))])
     parent = dst.parent if str(dst.parent) else Path(".")
     if not parent.is_dir():
         raise SinkError(f"{dst}: output directory {parent} does not exist")
@@ -73,6 +71,8 @@ def _check_output(dst: Path, src: Path) -> None:
         raise SinkError(f"{dst}: output directory {parent} is not writable")
     if dst.is_dir():
         raise SinkError(f"{dst}: is a directory")
+    # the shared output rules: never the input (under any name), never a device or FIFO (exit 2)
+    check_output("DST", str(dst), [("input video", str(src))])
 
 
 def _even(image: Image) -> Image:

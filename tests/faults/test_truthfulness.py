@@ -175,7 +175,9 @@ def test_case16_give_up_after_ends_on_time(tmp_path: Path, capsys: pytest.Captur
     url = f"tcp://{HOST}:{free_port()}"  # connection refused at once, on every attempt
     out = tmp_path / "r.json"
     started = time.monotonic()
-    code = main(["-q", "run", url, url, "--give-up-after", "5s", "--no-log", "--report", str(out)])
+    code = main(
+        ["-q", "run", url, url, *frame_region(tmp_path), "--give-up-after", "5s", "--no-log", "--report", str(out)]
+    )
     elapsed = time.monotonic() - started
     err = capsys.readouterr().err
     assert code == EXIT_INPUT
