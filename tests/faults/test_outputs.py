@@ -222,3 +222,19 @@ def test_case02_deidentify_onto_its_own_input_is_refused(tmp_path: Path, capsys:
         assert "is the input video" in one_line_error(err)
     assert good.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [good.name]
+
+
+def test_case04_report_record_reaches_every_working_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def read_only(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(outputs.tempfile, "mkstemp", read_only)
+    good = video(tmp_path)
+    overrides = {"source": str(good), "deid": str(good), "log": None, "report": str(tmp_path / "r.json")}
+    config = load_config(None, {**overrides, "pixel": {"region": "frame"}})
+    first, second = RecordingSink(), RecordingSink()
+    with pytest.raises(SinkError, match="Read-only file system"):
+        asyncio.run(evaluate(config, sinks=[first, second]))
+    for sink in (first, second):
+        assert sink.records[-1]["type"] == "report" and sink.records[-1]["status"] == "complete"
+        assert sink.closed
