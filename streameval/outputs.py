@@ -4,9 +4,10 @@ Every check here runs before the first byte is written, so a refused path is nev
 
 - the log and the report must not be an input of the run (a video, a reference image, an OpenFace CSV), nor each
   other;
-- an existing output must be a regular file (a symlink to one is followed): a device node (``/dev/stdout``,
-  ``/dev/null``, ``/dev/full``), a FIFO, a socket or a directory is refused (exit 2). Use ``--log -`` or
-  ``--no-log`` for standard output or no log;
+- an existing output must be a regular file (a symlink to one is followed): a device node (``/dev/null``,
+  ``/dev/full``), a FIFO, a socket or a directory is refused (exit 2), and so is a standard stream of the process
+  (``/dev/stdout``, ``/proc/self/fd/1``, or the file stdout is redirected to). Use ``--log -`` or ``--no-log``
+  for standard output or no log;
 - ``--report -`` writes the report to standard output (after the run), so it cannot share it with ``--log -``;
 - the folder that will hold an output must be writable (checked on the nearest folder that exists: a read-only
   file system is refused at the start, exit 5, not after the run).
@@ -59,6 +60,32 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+_STREAM_PATHS = ("/dev/stdin", "/dev/stdout", "/dev/stderr", "/dev/fd/", "/proc/self/fd/", "/proc/thread-self/fd/")
+
+
+def _standard_stream(path: str) -> str | None:
+    """'standard output' (or error) when ``path`` names one of this process's streams, whatever it points to.
+
+    ``/dev/stdout`` redirected to a file resolves to that regular file: replacing it would destroy what the
+    shell captured there (the log, by default). Caught by name and by inode.
+    """
+    text = os.path.abspath(path)
+    if text.startswith(_STREAM_PATHS) or text in {p.rstrip("/") for p in _STREAM_PATHS}:
+        return "a standard stream of this process"
+    try:
+        target = os.stat(path)
+    except OSError:
+        return None
+    for fd, name in ((1, "standard output"), (2, "standard error")):
+        try:
+            stream = os.fstat(fd)
+        except OSError:
+            continue
+        if (stream.st_dev, stream.st_ino) == (target.st_dev, target.st_ino):
+            return name
+    return None
+
+
 def _nearest_existing_dir(path: Path) -> Path:
     parent = path.absolute().parent
     while not parent.exists() and parent != parent.parent:
@@ -71,6 +98,10 @@ def check_output(option: str, path: str, inputs: Iterable[tuple[str, str]]) -> N
     for name, spec in inputs:
         if _same_file(path, spec):
             raise UsageError(f"{option} {path}: is the {name} ({spec}); refusing to overwrite an input")
+    stream = _standard_stream(path)
+    if stream is not None:
+        hint = " (use --log - for standard output)" if option == "--log" else " (use --report - for standard output)"
+        raise UsageError(f"{option} {path}: is {stream}, not a regular file{hint}")
     try:
         info = os.stat(path)  # follows symlinks: a link to /dev/stdout is a device
     except FileNotFoundError:

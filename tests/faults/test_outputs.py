@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import subprocess
 from pathlib import Path
 from typing import Any, Self
 
@@ -17,7 +18,16 @@ from streameval.config import load_config
 from streameval.errors import SinkError
 from streameval.evaluation import evaluate
 from streameval.sinks.base import Record
-from tests.faults.helpers import frame_region, one_line_error, records, report, run_cli, video
+from tests.faults.helpers import (
+    child_env,
+    frame_region,
+    one_line_error,
+    records,
+    report,
+    run_cli,
+    streameval_command,
+    video,
+)
 
 
 def _args(tmp_path: Path, *extra: str) -> list[str]:
@@ -238,3 +248,27 @@ def test_case04_report_record_reaches_every_working_sink(tmp_path: Path, monkeyp
     for sink in (first, second):
         assert sink.records[-1]["type"] == "report" and sink.records[-1]["status"] == "complete"
         assert sink.closed
+
+
+@pytest.mark.parametrize("path", ["/dev/stdout", "/dev/stderr", "/proc/self/fd/1", "/dev/fd/2"])
+def test_case01_standard_streams_are_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], path: str
+) -> None:
+    code, _, err = run_cli(_args(tmp_path, "--report", path, "--no-log"), capsys)
+    assert code == EXIT_USAGE
+    assert f"--report {path}: is a standard stream of this process" in one_line_error(err)
+
+
+def test_case01_report_onto_the_file_stdout_goes_to(tmp_path: Path) -> None:
+    """`--report captured.txt > captured.txt`: /dev/stdout by another name, a regular file, found by inode."""
+    good = video(tmp_path)
+    captured = tmp_path / "captured.txt"
+    captured.write_text("what the shell captured\n")
+    with captured.open("a") as stdout:
+        proc = subprocess.run(
+            streameval_command("replay", str(good), str(good), *frame_region(tmp_path), "--report", str(captured)),
+            stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120, env=child_env(),
+        )  # fmt: skip
+    assert proc.returncode == EXIT_USAGE, proc.stderr
+    assert "is standard output, not a regular file" in one_line_error(proc.stderr)
+    assert captured.read_text() == "what the shell captured\n"
