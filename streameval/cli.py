@@ -360,7 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StreamevalError as exc:
         sys.stderr.write(f"streameval: error: {_one_line(redact(str(exc)))}\n")
         return next((code for kind, code in codes if isinstance(exc, kind)), EXIT_INTERNAL)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # commands without a report (models, deidentify): say so, no traceback
+        sys.stderr.write("streameval: interrupted\n")
         return EXIT_INTERRUPTED
     except Exception:
         log.critical("internal error (a bug in streameval)", exc_info=True)
