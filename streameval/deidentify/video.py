@@ -61,7 +61,9 @@ def _open_input(src: Path) -> av.container.InputContainer:
     return container
 
 
-def _check_output(dst: Path) -> None:
+def _check_output(dst: Path, src: Path) -> None:
+    from streameval.outputs import check_output
+
     parent = dst.parent if str(dst.parent) else Path(".")
     if not parent.is_dir():
         raise SinkError(f"{dst}: output directory {parent} does not exist")
@@ -69,6 +71,8 @@ def _check_output(dst: Path) -> None:
         raise SinkError(f"{dst}: output directory {parent} is not writable")
     if dst.is_dir():
         raise SinkError(f"{dst}: is a directory")
+    # the shared output rules: never the input (under any name), never a device or FIFO (exit 2)
+    check_output("DST", str(dst), [("input video", str(src))])
 
 
 def _even(image: Image) -> Image:
@@ -97,7 +101,7 @@ def deidentify_video(
     """
     src_path, dst_path = Path(src), Path(dst)
     check_method(method, options)
-    _check_output(dst_path)
+    _check_output(dst_path, src_path)
     with _open_input(src_path) as inp:
         if detector is None or (method == "swap" and landmarker is None):
             from streameval.models.loaders import load_detector, load_landmarker
