@@ -194,7 +194,8 @@ class PixelTable:
 
 @dataclass(frozen=True, kw_only=True)
 class MqttTable:
-    """[mqtt]: a broker to publish to. Keys other than url and buffer_size override the URL's settings."""
+    """[mqtt]: a broker to publish to. A key given here overrides what the URL says; the defaults here are
+    also the defaults of mqtt:// URLs (MqttSettings)."""
 
     NAME: ClassVar[str] = "mqtt"
     url: str | None = setting(None, "mqtt[s]://[user[:password]@]host[:port][/prefix][?option=value&...]")
@@ -203,21 +204,17 @@ class MqttTable:
     username: str | None = setting(None, "user name", shown_default="the URL's")
     password: str | None = setting(None, "password", shown_default="the URL's")
     client_id: str | None = setting(None, "MQTT client id", shown_default="random")
-    qos: Literal[0, 1, 2] | None = setting(None, "quality of service", shown_default="1")
-    tls: bool | None = setting(None, "TLS (mqtts:// turns it on)", shown_default="false")
+    qos: Literal[0, 1, 2] = setting(1, "quality of service")
+    tls: bool = setting(False, "TLS (an mqtts:// URL turns it on)")
     ca_file: str | None = setting(None, "CA bundle for TLS", path=True)
     cert_file: str | None = setting(None, "client certificate for TLS", path=True)
     key_file: str | None = setting(None, "client key for TLS", path=True)
-    tls_insecure: bool | None = setting(None, "do not check the broker's host name", shown_default="false")
-    keepalive: float | None = setting(None, "MQTT keepalive (whole seconds)", ge=1, duration=True, shown_default="30s")
-    timeout: float | None = setting(
-        None, "wait for a connection or an acknowledgement", gt=0, duration=True, shown_default="5s"
-    )
-    backoff_initial: float | None = setting(None, "first reconnect delay", gt=0, duration=True, shown_default="500ms")
-    backoff_max: float | None = setting(None, "longest reconnect delay", gt=0, duration=True, shown_default="30s")
-    flush_timeout: float | None = setting(
-        None, "at shutdown, time spent sending what is buffered", gt=0, duration=True, shown_default="5s"
-    )
+    tls_insecure: bool = setting(False, "do not check the broker's host name (the chain still is)")
+    keepalive: float = setting(30.0, "MQTT keepalive, whole seconds", ge=1, duration=True)
+    timeout: float = setting(5.0, "wait for a connection or an acknowledgement", gt=0, duration=True)
+    backoff_initial: float = setting(0.5, "first reconnect delay", gt=0, duration=True)
+    backoff_max: float = setting(30.0, "longest reconnect delay", gt=0, duration=True)
+    flush_timeout: float = setting(5.0, "at shutdown, time spent sending what is buffered", gt=0, duration=True)
     buffer_size: int = setting(1000, "records held while the broker is away", ge=1)
 
     @classmethod
@@ -230,8 +227,8 @@ class MqttTable:
 class AlertTable:
     """[[alerts]]: one threshold rule over the metric records (see docs/alerts.md)."""
 
-    name: str = setting("", "unique rule name")
-    when: str = setting("", "raise condition, e.g. 'deid.leak_rate > 0.05'")
+    name: str = setting("", "unique rule name", shown_default="required")
+    when: str = setting("", "raise condition, e.g. 'deid.leak_rate > 0.05'", shown_default="required")
     clear: str | None = setting(None, "clear condition on the same field", shown_default="the negation of when")
     for_s: float = setting(0.0, "how long `when` must hold", ge=0, duration=True, key="for")
     clear_for: float = setting(0.0, "how long `clear` must hold", ge=0, duration=True)
@@ -437,4 +434,5 @@ def config_json_schema() -> dict[str, Any]:
     tables["alerts"]["items"]["required"] = ["name", "when"]
     tables["mqtt"]["required"] = ["url"]
     schema = json_schema(RunConfig, title="streameval configuration file (TOML)", tables=tables)
+    schema["properties"]["rate"]["propertyNames"] = {"enum": list(LANE_NAMES)}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from streameval.config import MqttTable
 from streameval.errors import ConfigError
-from streameval.schema import parse_duration
+from streameval.schema import check_table, parse_duration
 
 DEFAULT_PREFIX: Final = "streameval"
+_DEFAULTS: Final = MqttTable()  # the one place of the defaults: the [mqtt] table of the config schema
 _TOPIC_LEVELS_RE: Final = re.compile(r"^[^/#+\x00]+(?:/[^/#+\x00]+)*$")
 
 
@@ -34,17 +36,17 @@ class MqttSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     client_id: str | None = None
-    qos: int = 1
-    tls: bool = False
+    qos: int = _DEFAULTS.qos
+    tls: bool = _DEFAULTS.tls
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
-    tls_insecure: bool = False
-    keepalive: int = 30
-    timeout_s: float = 5.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    flush_timeout_s: float = 5.0
+    tls_insecure: bool = _DEFAULTS.tls_insecure
+    keepalive: int = int(_DEFAULTS.keepalive)
+    timeout_s: float = _DEFAULTS.timeout
+    backoff_initial_s: float = _DEFAULTS.backoff_initial
+    backoff_max_s: float = _DEFAULTS.backoff_max
+    flush_timeout_s: float = _DEFAULTS.flush_timeout
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -188,8 +190,6 @@ _TABLE_FIELDS: Final = {
 def settings_from_config(table: Mapping[str, Any]) -> MqttSettings:
     """Settings from a ``[mqtt]`` TOML table (checked against ``streameval.config.MqttTable``): ``url`` plus
     optional overrides of what the URL says."""
-    from streameval.config import MqttTable  # the schema of the table: keys, types, durations
-    from streameval.schema import check_table
 
     checked = check_table(MqttTable, table, "[mqtt]")
     if checked.url is None:
