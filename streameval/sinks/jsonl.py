@@ -1,53 +1,22 @@
-"""JSON Lines sink (stdout or a file) and the JSON encoding shared by every sink."""
+"""JSON Lines sink (stdout or a file) and the report file, in the one encoding of every sink
+(:mod:`streameval.sinks.encoding`)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TextIO
-
-import numpy as np
+from typing import Self, TextIO
 
 from streameval.errors import SinkError
 from streameval.sinks.base import Record
+from streameval.sinks.encoding import dumps, to_jsonable
+
+__all__ = ["JsonLinesSink", "dumps", "to_jsonable", "write_json_atomic"]
 
 log = logging.getLogger(__name__)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types only: numpy scalars and arrays become Python numbers and lists, NaN/inf become None.
-
-    Undefined values must already carry a reason next to them; this is the last line of defence so that no
-    NaN ever reaches a consumer (``json`` would write the non-standard token ``NaN``).
-    """
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-def dumps(record: Record) -> str:
-    return json.dumps(to_jsonable(record), separators=(",", ":"), allow_nan=False)
 
 
 def write_json_atomic(path: Path, payload: Record) -> None:
@@ -56,7 +25,7 @@ def write_json_atomic(path: Path, payload: Record) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n")
+        tmp.write_text(dumps(payload, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
         raise SinkError(f"cannot write {path}: {exc.strerror or exc}") from exc
