@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
-from streameval.config import Family, RunConfig, apply_settings
+from streameval.config import RunConfig, apply_settings
 
 PathLike = str | os.PathLike[str]
 
@@ -41,7 +41,7 @@ def evaluate_videos(
         deid=os.fspath(deid),
         window=window,
         hop=hop,
-        metrics=cast(list[Family], list(metrics)),  # checked by validate()
+        metrics=list(metrics),
         rate=dict(rate or {}),
         log=None,
         report=None if report is None else os.fspath(report),

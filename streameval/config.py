@@ -6,7 +6,7 @@ Every flag ``--foo-bar`` is the TOML key ``foo_bar`` (flags win over the file). 
 table's keys and defaults. :func:`load_config` checks every table at load, whichever families the run uses: an
 unknown key, a wrong type or an out-of-range value is a ConfigError naming the table and the key. Durations follow
 one convention (:func:`streameval.schema.parse_duration`). ``docs/config.schema.json`` is generated from these
-declarations (``python -m streameval.config_docs``).
+declarations (``python tools/gen_schemas.py``; reference: docs/config.md).
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Final, Literal, TypeVar
 
 from streameval.errors import ConfigError, UsageError
 from streameval.schema import (
     check_table,
+    closest,
     convert,
     json_schema,
     parse_duration,
@@ -47,10 +48,10 @@ __all__ = [
 
 TableT = TypeVar("TableT")
 
-FAMILY_NAMES = ("identity", "expression", "reality", "pixel")
-Family = Literal["identity", "expression", "reality", "pixel"]
-# analysis lanes that `rate` may name: the face stage and one lane per family
-LANE_NAMES = ("faces", *FAMILY_NAMES)
+# The built-in metric families (streameval.families.FAMILIES, which callers may extend, is checked at load) and
+# the analysis lanes `rate` may name: the face stage and one lane per family.
+FAMILY_NAMES: Final = ("identity", "expression", "reality", "pixel")
+LANE_NAMES: Final = ("faces", *FAMILY_NAMES)
 
 
 # ------------------------------------------------------------------------------------------------- tables
@@ -136,8 +137,9 @@ class ExpressionTable:
     neutral_min_frames: int = setting(30, "mesh: frames before the neutral is used", ge=1, le=10**6)
     openface_source_csv: str | None = setting(None, "openface: precomputed CSV of the original", path=True)
     openface_deid_csv: str | None = setting(None, "openface: precomputed CSV of the de-identified video", path=True)
+    # not a path key: a bare command name is looked up on PATH, not next to the config file
     openface_binary: str | None = setting(
-        None, "openface: FeatureExtraction to run", path=True, shown_default="$STREAMEVAL_OPENFACE or PATH"
+        None, "openface: FeatureExtraction to run (a path or a command)", shown_default="$STREAMEVAL_OPENFACE or PATH"
     )
     openface_min_confidence: float = setting(0.75, "openface: rows below this confidence are ignored", ge=0, le=1)
     openface_timeout: float | None = setting(None, "openface: limit per FeatureExtraction run", gt=0, duration=True)
@@ -153,6 +155,8 @@ class ExpressionTable:
             raise ConfigError(f"{where} {foreign}: only used with au_source = '{other}' (au_source is '{source}')")
 
     def __post_init__(self) -> None:
+        if self.openface_binary == "":
+            raise ConfigError("[expression] openface_binary: must be a path or command name, got ''")
         if self.neutral_min_frames > self.neutral_window:
             raise ConfigError(
                 f"[expression] neutral_min_frames: must be at most neutral_window ({self.neutral_window}), "
@@ -277,7 +281,7 @@ class RunConfig:
     index_offset: int = setting(0, "with pair = 'index': de-identified frame i+N pairs with original frame i")
     max_pending: int = setting(64, "frames held for one stream while the other lags", ge=2)
     # analysis
-    metrics: list[Family] = setting(["pixel"], "metric families", csv=True)
+    metrics: list[str] = setting(["pixel"], "metric families", csv=True)
     rate: dict[str, float] = setting({}, "analyses per second of stream time, by lane", gt=0, shown_default="per lane")
     policy: Literal["block", "drop-oldest"] | None = setting(
         None, "when analysis falls behind: wait, or drop the oldest queued pair",
@@ -325,9 +329,16 @@ class RunConfig:
             raise ConfigError(f"hop ({self.hop} s) must not exceed window ({self.window} s): data would be skipped")
         if not self.metrics:
             raise ConfigError("metrics: at least one metric family is needed")
+        from streameval.families import FAMILIES  # the registry: the built-in families and any a caller added
+
+        for index, name in enumerate(self.metrics):
+            if name not in FAMILIES:
+                near = closest(name, list(FAMILIES))
+                hint = f"; did you mean {near!r}?" if near else ""
+                raise ConfigError(f"metrics[{index}]: unknown family {name!r}{hint} (families: {', '.join(FAMILIES)})")
         for name in self.rate:
-            if name not in LANE_NAMES:
-                raise unknown_key_error("rate", name, list(LANE_NAMES))
+            if name != "faces" and name not in FAMILIES:
+                raise unknown_key_error("rate", name, ["faces", *FAMILIES])
         for name in self.options:
             if name not in TABLES:
                 raise unknown_key_error("config", name, config_keys())
@@ -435,4 +446,5 @@ def config_json_schema() -> dict[str, Any]:
     tables["mqtt"]["required"] = ["url"]
     schema = json_schema(RunConfig, title="streameval configuration file (TOML)", tables=tables)
     schema["properties"]["rate"]["propertyNames"] = {"enum": list(LANE_NAMES)}
+    schema["properties"]["metrics"]["anyOf"][0]["items"]["enum"] = list(FAMILY_NAMES)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

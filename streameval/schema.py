@@ -19,6 +19,7 @@ are the product here, the TOML values are already typed so no coercion is wanted
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import math
@@ -159,14 +160,11 @@ def _convert(value: Any, hint: Any, meta: Setting, name: str) -> Any:
         options = get_args(hint)
         if value is None and type(None) in options:
             return None
-        errors: list[ConfigError] = []
         for option in options:
             if option is type(None):
                 continue
-            try:
+            with contextlib.suppress(ConfigError):  # the message below names every accepted type at once
                 return _convert(value, option, meta, name)
-            except ConfigError as exc:
-                errors.append(exc)
         raise ConfigError(f"{name}: must be {describe(hint, meta)}, got {value!r}")
     if meta.duration and hint is float:
         return parse_duration(value, name)

@@ -67,8 +67,8 @@ def test_every_table_is_checked_whatever_families_run(tmp_path: Path, text: str,
         ('[reality]\nclip_every = "soon"', "[reality] clip_every: must be a duration like '2s'"),
         ('[identity]\nrecognisers = ["vgg"]', "[identity] recognisers[0]: must be 'dlib' or 'insightface', got 'vgg'"),
         ("window = true", "window: must be a duration like '2s', '500ms' or '1m' (a number means seconds), got True"),
-        ('metrics = [["pixel"]]', "metrics[0]: must be 'identity', 'expression', 'reality' or 'pixel', got ['pixel']"),
-        ('metrics = "pixle"', "metrics[0]: must be 'identity', 'expression', 'reality' or 'pixel', got 'pixle'"),
+        ('metrics = [["pixel"]]', "metrics[0]: must be a string, got ['pixel']"),
+        ('metrics = "pixel,pixle"', "metrics[1]: unknown family 'pixle'; did you mean 'pixel'?"),
         ('queue_size = "4"', "queue_size: must be an integer, got '4'"),
         ("[rate]\nidentity = inf", "rate.identity: must be a finite number, got inf"),
         ("[rate]\nidentity = 0", "rate.identity: must be a positive number, got 0"),
@@ -220,3 +220,25 @@ def test_json_schema_accepts_the_example_and_refuses_what_the_loader_refuses(tmp
     assert list(validator.iter_errors(example)) == []
     for bad in ({"reality": {"strid": 8}}, {"window": "soon"}, {"faces": {"max_faces": "4"}}, {"rate": {"x": 1}}):
         assert list(validator.iter_errors(bad)), bad
+
+
+def test_schema_choices_match_what_the_code_implements() -> None:
+    """The Literal choices of the schema are the names the families accept (no second list can drift)."""
+    import typing
+
+    from streameval.analysis.openface_track import MATCH_MODES
+    from streameval.analysis.pixel import REGIONS
+    from streameval.config import FAMILY_NAMES, LANE_NAMES, ExpressionTable, PixelTable
+    from streameval.families import FAMILIES
+
+    assert set(FAMILIES) == set(FAMILY_NAMES) and set(LANE_NAMES) == {"faces", *FAMILIES}
+    hints = typing.get_type_hints(PixelTable)
+    assert typing.get_args(hints["region"]) == REGIONS
+    assert typing.get_args(typing.get_type_hints(ExpressionTable)["openface_match"]) == MATCH_MODES
+
+
+def test_openface_binary_is_not_rebased_on_the_config_folder(tmp_path: Path) -> None:
+    text = '[expression]\nau_source = "openface"\nopenface_binary = "FeatureExtraction"\nopenface_source_csv = "s.csv"'
+    config = load(tmp_path, text)
+    assert config.options["expression"]["openface_binary"] == "FeatureExtraction"
+    assert config.options["expression"]["openface_source_csv"] == str(tmp_path / "s.csv")
