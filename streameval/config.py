@@ -446,5 +446,8 @@ def config_json_schema() -> dict[str, Any]:
     tables["mqtt"]["required"] = ["url"]
     schema = json_schema(RunConfig, title="streameval configuration file (TOML)", tables=tables)
     schema["properties"]["rate"]["propertyNames"] = {"enum": list(LANE_NAMES)}
+    port = schema["properties"]["metrics_port"]  # a bare port may be a TOML integer (apply_settings)
+    del port["type"]
+    port["anyOf"] = [{"type": "string"}, {"type": "integer", "minimum": 1, "maximum": 65535}]
     schema["properties"]["metrics"]["anyOf"][0]["items"]["enum"] = list(FAMILY_NAMES)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
