@@ -29,6 +29,7 @@ from streameval.schema import (
 )
 
 __all__ = [
+    "PATH_OPTIONS",
     "TABLES",
     "AlertTable",
     "ExpressionTable",
@@ -252,6 +253,10 @@ class AlertTable:
 TABLES: dict[str, type[Any]] = {
     t.NAME: t for t in (ModelsTable, FacesTable, IdentityTable, ExpressionTable, RealityTable, PixelTable, MqttTable)
 }
+# (table, key) of every path in the option tables: resolved relative to a config file, and the files a run reads
+PATH_OPTIONS: tuple[tuple[str, str], ...] = tuple(
+    (name, key) for name, cls in TABLES.items() for key, (_, meta, _) in settings_of(cls).items() if meta.path
+)
 
 
 # --------------------------------------------------------------------------------------------- top level
@@ -421,12 +426,11 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
             value = document.get(key)
             if isinstance(value, str) and _is_local_path(value) and not Path(value).is_absolute():
                 setattr(config, key, str(base / value))
-        for name, table in config.options.items():
-            cls = TABLES.get(name)
-            for key, (_, meta, _) in (settings_of(cls) if cls else {}).items():
-                value = table.get(key)
-                if meta.path and isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-                    table[key] = str(base / value)
+        for name, key in PATH_OPTIONS:
+            table = config.options.get(name, {})
+            value = table.get(key)
+            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                table[key] = str(base / value)
     if overrides:
         apply_settings(config, overrides, "command line")
     return config.validate()

@@ -102,6 +102,8 @@ def identity_options(config: RunConfig) -> IdentityOptions:
     t = config.table(IdentityTable)
     refs = {"ref_a": _path(t.ref_a), "ref_b": _path(t.ref_b)}
     for key, path in refs.items():
+        if path is not None and path.is_dir():
+            raise ConfigError(f"[identity] {key}: reference image {path} is a directory, not an image file")
         if path is not None and not path.is_file():
             raise ConfigError(f"[identity] {key}: reference image {path} does not exist")
     return IdentityOptions(
