@@ -23,7 +23,7 @@ from typing import Any
 from streameval import __version__
 from streameval.alerts import AlertEngine, parse_rules
 from streameval.analysis.base import Analyser
-from streameval.config import PATH_OPTIONS, RunConfig
+from streameval.config import PATH_OPTIONS, MqttTable, RunConfig
 from streameval.errors import ConfigError, InputError, SinkError
 from streameval.families import FAMILIES, face_stage, needs_face_stage, new_run, shared_metrics
 from streameval.metrics.base import Metric
@@ -291,10 +291,8 @@ def run_inputs(config: RunConfig) -> list[tuple[str, str]]:
 def build_sinks(config: RunConfig) -> list[Sink]:
     """The sinks named by ``--sink`` URLs and the ``[mqtt]`` table (the JSON Lines log is added separately)."""
     sinks: list[Sink] = []
-    table = dict(config.options.get("mqtt", {}))
-    buffer_size = table.pop("buffer_size", 1000)
-    if not isinstance(buffer_size, int) or isinstance(buffer_size, bool) or buffer_size < 1:
-        raise ConfigError(f"mqtt.buffer_size = {buffer_size!r}: must be a positive number of records")
+    table = config.options.get("mqtt", {})
+    buffer_size = config.table(MqttTable).buffer_size
     urls = [url for url in config.sink if not url.startswith("prometheus://")]
     scrape = [url for url in config.sink if url.startswith("prometheus://")]
     if scrape or config.metrics_port is not None:

@@ -27,7 +27,7 @@ from streameval.analysis.face_config import (
     model_options,
     reality_options,
 )
-from streameval.config import RunConfig
+from streameval.config import PixelTable, RunConfig
 from streameval.errors import ConfigError, InputError, ModelError
 from streameval.metrics.base import Metric
 
@@ -48,15 +48,10 @@ FamilyFactory = Callable[[RunConfig], Family]
 
 
 def pixel_family(config: RunConfig) -> Family:
-    from streameval.analysis.pixel import REGIONS, pixel_analyser
+    from streameval.analysis.pixel import pixel_analyser
     from streameval.metrics.pixel import PixelMetric
 
-    table = dict(config.options.get("pixel", {}))
-    region = table.pop("region", "face")
-    if table:
-        raise ConfigError(f"[pixel]: unknown keys {sorted(table)}; the pixel family has one option, region")
-    if region not in REGIONS:
-        raise ConfigError(f"[pixel] region = {region!r}: must be one of {', '.join(map(repr, REGIONS))}")
+    region = config.table(PixelTable).region
     return [pixel_analyser(region, rate=config.rate.get("pixel"))], [PixelMetric(config.window, region)]
 
 

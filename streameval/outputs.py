@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import os
 import stat
@@ -144,9 +143,9 @@ def _local_path(spec: str) -> str:
 
 def report_text(payload: Record) -> str:
     """The report file's text: indented JSON (the encoding itself belongs to the sinks)."""
-    from streameval.sinks.jsonl import to_jsonable
+    from streameval.sinks.encoding import dumps
 
-    return json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n"
+    return dumps(payload, indent=2) + "\n"
 
 
 def write_report(path: str, payload: Record) -> None:

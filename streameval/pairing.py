@@ -22,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
+from streameval.config import RunConfig
 from streameval.errors import UsageError
 from streameval.frames import Frame, FramePair
 
@@ -46,7 +47,7 @@ class PairingConfig:
     offset: float = 0.0  # seconds the de-identified stream runs behind the source
     tolerance: float = 0.02  # seconds
     index_offset: int = 0
-    max_pending: int = 256
+    max_pending: int = RunConfig.max_pending  # the one default, the config schema's
 
     def __post_init__(self) -> None:
         if self.mode not in ("time", "index"):

@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol
 
 from streameval.analysis.base import Analyser, Observation
 from streameval.budget import Assessment, LaneCost, assess
+from streameval.config import RunConfig
 from streameval.errors import UsageError
 from streameval.frames import Frame, FramePair
 from streameval.metrics.health import ANALYSIS, PAIRING
@@ -61,7 +62,7 @@ def needs_faces(analyser: Analyser) -> bool:
 class PipelineConfig:
     live: bool = False
     policy: Policy = "block"
-    queue_size: int = 4  # pairs waiting per analysis lane
+    queue_size: int = RunConfig.queue_size  # pairs waiting per analysis lane
 
     def __post_init__(self) -> None:
         if self.policy not in ("block", "drop-oldest"):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streameval.analysis.base import Observation
+from streameval.config import RunConfig
 from streameval.errors import UsageError
 from streameval.metrics.base import Metric, update_all
 from streameval.sinks.base import SCHEMA_VERSION
@@ -25,8 +26,8 @@ from streameval.sinks.base import SCHEMA_VERSION
 
 @dataclass(frozen=True, slots=True)
 class WindowConfig:
-    window: float = 10.0  # seconds of stream time
-    hop: float = 1.0  # seconds between records
+    window: float = RunConfig.window  # seconds of stream time
+    hop: float = RunConfig.hop  # seconds between records
 
     def __post_init__(self) -> None:
         for name in ("window", "hop"):

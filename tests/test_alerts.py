@@ -230,7 +230,7 @@ def test_parse_duration(text: str | float, seconds: float) -> None:
 @pytest.mark.parametrize(
     ("table", "fragments"),
     [
-        ({**LEAK, "fro": "3s"}, ["alerts[0].fro", "'3s'", "unknown key"]),
+        ({**LEAK, "fro": "3s"}, ["alerts[0]", "unknown key 'fro'", "did you mean 'for'"]),
         ({"name": "x", "when": "deid.leak_rate >> 0.05"}, ["alerts[0].when", "'deid.leak_rate >> 0.05'"]),
         ({"name": "x", "when": "deid.leak_rate > high"}, ["alerts[0].when", "high"]),
         ({"name": "x", "when": "> 0.05"}, ["alerts[0].when"]),

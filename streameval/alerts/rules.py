@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from streameval import schema
 from streameval.errors import ConfigError
 
 OPERATORS: Final[dict[str, Callable[[float, float], bool]]] = {
@@ -26,15 +27,10 @@ OPERATORS: Final[dict[str, Callable[[float, float], bool]]] = {
 # The negation of each operator: the default clear condition.
 _NEGATION: Final[dict[str, str]] = {">": "<=", ">=": "<", "<": ">=", "<=": ">"}
 SEVERITIES: Final[tuple[str, ...]] = ("info", "warning", "error", "critical")
-RULE_KEYS: Final[frozenset[str]] = frozenset(
-    {"name", "when", "clear", "for", "clear_for", "cooldown", "severity", "description"}
-)
 
 _PATH = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _CONDITION_RE: Final = re.compile(rf"^\s*({_PATH})\s*(>=|<=|>|<)\s*({_NUMBER})\s*$")
-_DURATION_RE: Final = re.compile(r"^\s*(\d+\.?\d*|\.\d+)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS: Final[dict[str, float]] = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,17 +89,11 @@ def parse_condition(text: str, *, key: str = "when") -> Condition:
 
 
 def parse_duration(value: object, *, key: str = "duration") -> float:
-    """Seconds from a number or a string such as ``"3s"``, ``"500ms"``, ``"2m"``, ``"1h"`` (no unit = seconds)."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{key} = {value!r}: expected a duration such as '3s', '500ms', '2m' or a number")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION_RE.match(value)) is not None:
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
-    else:
-        raise ConfigError(f"{key} = {value!r}: expected a duration such as '3s', '500ms', '2m' or a number")
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ConfigError(f"{key} = {value!r}: a duration must be finite and >= 0")
+    """Seconds from a number or a string such as ``"3s"``, ``"500ms"``, ``"2m"``, ``"1h"`` (no unit = seconds):
+    the one duration convention (:func:`streameval.schema.parse_duration`), never negative here."""
+    seconds = schema.parse_duration(value, key)
+    if seconds < 0:
+        raise ConfigError(f"{key}: must be a duration >= 0, got {value!r}")
     return seconds
 
 
@@ -127,40 +117,25 @@ def _check_hysteresis(when: Condition, clear: Condition, where: str) -> None:
 
 
 def parse_rule(table: Mapping[str, Any], *, where: str = "alerts[0]") -> AlertRule:
-    """Validate one ``[[alerts]]`` table. ``where`` prefixes error messages (``alerts[2].for = ...``)."""
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"{where} = {table!r}: expected a table with at least 'name' and 'when'")
-    unknown = sorted(set(table) - RULE_KEYS)
-    if unknown:
-        key = unknown[0]
-        raise ConfigError(f"{where}.{key} = {table[key]!r}: unknown key (allowed: {', '.join(sorted(RULE_KEYS))})")
-    for required in ("name", "when"):
-        if required not in table:
-            raise ConfigError(f"{where}: missing required key {required!r}")
-    name = table["name"]
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}.name = {name!r}: expected a non-empty string")
-    when = parse_condition(table["when"], key=f"{where}.when")
-    if "clear" in table:
-        clear = parse_condition(table["clear"], key=f"{where}.clear")
+    """Validate one ``[[alerts]]`` table. ``where`` prefixes error messages (``alerts[2] for: ...``)."""
+    from streameval.config import AlertTable  # the keys, types and defaults are declared with the config schema
+
+    rule = schema.check_table(AlertTable, table, where)
+    when = parse_condition(rule.when, key=f"{where}.when")
+    if rule.clear is not None:
+        clear = parse_condition(rule.clear, key=f"{where}.clear")
         _check_hysteresis(when, clear, where)
     else:
         clear = Condition(path=when.path, op=_NEGATION[when.op], threshold=when.threshold)
-    severity = table.get("severity", "warning")
-    if severity not in SEVERITIES:
-        raise ConfigError(f"{where}.severity = {severity!r}: expected one of {', '.join(SEVERITIES)}")
-    description = table.get("description", "")
-    if not isinstance(description, str):
-        raise ConfigError(f"{where}.description = {description!r}: expected a string")
     return AlertRule(
-        name=name,
+        name=rule.name,
         when=when,
         clear=clear,
-        for_s=parse_duration(table.get("for", 0), key=f"{where}.for"),
-        clear_for_s=parse_duration(table.get("clear_for", 0), key=f"{where}.clear_for"),
-        cooldown_s=parse_duration(table.get("cooldown", 0), key=f"{where}.cooldown"),
-        severity=severity,
-        description=description,
+        for_s=rule.for_s,
+        clear_for_s=rule.clear_for,
+        cooldown_s=rule.cooldown,
+        severity=rule.severity,
+        description=rule.description,
     )
 
 

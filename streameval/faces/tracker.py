@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streameval.config import FacesTable
 from streameval.errors import InputError
 from streameval.faces.types import FrameFaces, TrackedFace, mesh_box
 from streameval.models.base import FaceDetector, FloatArray, Image
@@ -39,19 +40,21 @@ Box = tuple[float, float, float, float]
 #: side of the thumbnail the cut detector compares (grey levels averaged over blocks)
 CUT_THUMB = 16
 
+_FACES = FacesTable()
+
 
 @dataclass(frozen=True, slots=True)
 class TrackerOptions:
     """``tracking = False`` runs the detector and a detector-crop mesh on every frame (the reference mode)."""
 
-    tracking: bool = True
-    redetect_every: float = 1.0  # seconds of stream time between scheduled detector runs
-    min_presence: float = 0.5  # MediaPipe's min_tracking_confidence
-    max_faces: int = 4
+    # the defaults are the [faces] table's (streameval.config), declared there once
+    tracking: bool = _FACES.tracking
+    redetect_every: float = _FACES.redetect_every  # seconds of stream time between scheduled detector runs
+    min_presence: float = _FACES.min_presence  # MediaPipe's min_tracking_confidence
+    max_faces: int = _FACES.max_faces
     match_iou: float = 0.3
-    # mean absolute difference of consecutive grey thumbnails, in [0, 1]: 0.016 at most within the carphone clip,
-    # 0.28 from its last frame to another scene
-    cut_threshold: float = 0.08
+    # mean absolute difference of consecutive grey thumbnails, in [0, 1]
+    cut_threshold: float = _FACES.cut_threshold
 
 
 @dataclass(slots=True)

@@ -1,55 +1,24 @@
-"""JSON Lines sink (stdout or a file) and the JSON encoding shared by every sink."""
+"""JSON Lines sink (stdout or a file) and the report file, in the one encoding of every sink
+(:mod:`streameval.sinks.encoding`)."""
 
 from __future__ import annotations
 
 import errno
-import json
 import logging
-import math
 import os
 import stat
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TextIO
-
-import numpy as np
+from typing import Self, TextIO
 
 from streameval.errors import SinkError
 from streameval.sinks.base import Record
+from streameval.sinks.encoding import dumps, to_jsonable
+
+__all__ = ["JsonLinesSink", "dumps", "to_jsonable", "write_json_atomic"]
 
 log = logging.getLogger(__name__)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types only: numpy scalars and arrays become Python numbers and lists, NaN/inf become None.
-
-    Undefined values must already carry a reason next to them; this is the last line of defence so that no
-    NaN ever reaches a consumer (``json`` would write the non-standard token ``NaN``).
-    """
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-def dumps(record: Record) -> str:
-    return json.dumps(to_jsonable(record), separators=(",", ":"), allow_nan=False)
 
 
 def write_json_atomic(path: Path, payload: Record) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import ssl
@@ -22,6 +21,7 @@ from types import ModuleType, TracebackType
 from typing import Any, Final, Self
 
 from streameval.errors import ConfigError, MissingExtraError, SinkError
+from streameval.sinks import encoding
 from streameval.sinks.base import SCHEMA_VERSION, Record
 from streameval.sinks.mqtt_buffer import DropOldestBuffer, Outgoing
 from streameval.sinks.mqtt_settings import MqttSettings, parse_mqtt_url, settings_from_config, validate_topic_part
@@ -74,20 +74,11 @@ def _import_aiomqtt() -> ModuleType:
     return aiomqtt
 
 
-def _jsonable(value: Any) -> Any:
-    """numpy scalars and arrays (or anything with ``item``/``tolist``) as plain Python values."""
-    for method in ("tolist", "item"):
-        convert = getattr(value, method, None)
-        if callable(convert):
-            return convert()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def encode(record: Mapping[str, Any]) -> bytes:
-    """Compact JSON with the schema version; NaN/inf are refused (undefined values must be None)."""
+    """The record in the one encoding of every sink (NaN/inf as null, numpy as numbers), with the schema version."""
     body = {"schema": SCHEMA_VERSION, **record}
     try:
-        return json.dumps(body, allow_nan=False, separators=(",", ":"), default=_jsonable).encode()
+        return encoding.encode(body)
     except (TypeError, ValueError) as exc:
         raise SinkError(f"record of type {record.get('type')!r} cannot be sent as JSON: {exc}") from exc
 

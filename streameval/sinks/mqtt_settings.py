@@ -2,7 +2,9 @@
 
 ``mqtt[s]://[user[:password]@]host[:port][/prefix][?option=value&...]``; options are the MqttSettings fields
 that make sense on a command line (``qos``, ``client_id``, ``ca``, ``cert``, ``key``, ``insecure``, ``keepalive``,
-``timeout``, ``backoff_max``, ``flush_timeout``). User and password are percent-decoded.
+``timeout``, ``backoff_max``, ``flush_timeout``). User and password are percent-decoded. Durations (``keepalive``,
+``timeout``, ``backoff_initial``, ``backoff_max``, ``flush_timeout``) follow the one convention of the config file:
+``"5s"``, ``"500ms"``, ``"1m"``, or a number of seconds.
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from streameval.config import MqttTable
 from streameval.errors import ConfigError
 from streameval.redact import redact_url
+from streameval.schema import check_table, parse_duration
 
 DEFAULT_PREFIX: Final = "streameval"
+_DEFAULTS: Final = MqttTable()  # the one place of the defaults: the [mqtt] table of the config schema
 _TOPIC_LEVELS_RE: Final = re.compile(r"^[^/#+\x00]+(?:/[^/#+\x00]+)*$")
 
 
@@ -32,17 +37,17 @@ class MqttSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     client_id: str | None = None
-    qos: int = 1
-    tls: bool = False
+    qos: int = _DEFAULTS.qos
+    tls: bool = _DEFAULTS.tls
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
-    tls_insecure: bool = False
-    keepalive: int = 30
-    timeout_s: float = 5.0
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    flush_timeout_s: float = 5.0
+    tls_insecure: bool = _DEFAULTS.tls_insecure
+    keepalive: int = int(_DEFAULTS.keepalive)
+    timeout_s: float = _DEFAULTS.timeout
+    backoff_initial_s: float = _DEFAULTS.backoff_initial
+    backoff_max_s: float = _DEFAULTS.backoff_max
+    flush_timeout_s: float = _DEFAULTS.flush_timeout
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -105,6 +110,21 @@ def _as_number(kind: Callable[[str], Any]) -> Callable[[str, str], Any]:
     return convert
 
 
+def _as_duration(key: str, text: str) -> float:
+    return parse_duration(text, f"mqtt URL option {key}")
+
+
+def _as_keepalive(key: str, text: str) -> int:
+    return _keepalive(parse_duration(text, f"mqtt URL option {key}"), f"mqtt URL option {key}")
+
+
+def _keepalive(seconds: float, name: str) -> int:
+    # MQTT carries keepalive in whole seconds
+    if seconds != int(seconds):
+        raise ConfigError(f"{name}: must be whole seconds, got {seconds!r} s")
+    return int(seconds)
+
+
 def _as_path(key: str, text: str) -> Path:
     return Path(text)
 
@@ -121,10 +141,11 @@ _URL_OPTIONS: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "cert": ("cert_file", _as_path),
     "key": ("key_file", _as_path),
     "insecure": ("tls_insecure", _as_bool),
-    "keepalive": ("keepalive", _as_number(int)),
-    "timeout": ("timeout_s", _as_number(float)),
-    "backoff_max": ("backoff_max_s", _as_number(float)),
-    "flush_timeout": ("flush_timeout_s", _as_number(float)),
+    "keepalive": ("keepalive", _as_keepalive),
+    "timeout": ("timeout_s", _as_duration),
+    "backoff_initial": ("backoff_initial_s", _as_duration),
+    "backoff_max": ("backoff_max_s", _as_duration),
+    "flush_timeout": ("flush_timeout_s", _as_duration),
 }
 
 
@@ -171,22 +192,31 @@ def parse_mqtt_url(url: str) -> MqttSettings:
     return MqttSettings(**values)
 
 
+# [mqtt] keys named differently from their MqttSettings field (durations carry no unit in their TOML name)
+_TABLE_FIELDS: Final = {
+    "timeout": "timeout_s",
+    "backoff_initial": "backoff_initial_s",
+    "backoff_max": "backoff_max_s",
+    "flush_timeout": "flush_timeout_s",
+}
+
+
 def settings_from_config(table: Mapping[str, Any]) -> MqttSettings:
-    """Settings from a ``[mqtt]`` TOML table: ``url`` plus optional overrides named like MqttSettings fields."""
-    if "url" not in table:
-        raise ConfigError("mqtt: missing required key 'url' (e.g. url = \"mqtt://localhost:1883/streameval\")")
-    settings = parse_mqtt_url(str(table["url"]))
-    known = {f.name: f for f in fields(MqttSettings)}
+    """Settings from a ``[mqtt]`` TOML table (checked against ``streameval.config.MqttTable``): ``url`` plus
+    optional overrides of what the URL says."""
+
+    checked = check_table(MqttTable, table, "[mqtt]")
+    if checked.url is None:
+        raise ConfigError("[mqtt]: missing required key 'url' (e.g. url = \"mqtt://localhost:1883/streameval\")")
+    settings = parse_mqtt_url(checked.url)
     overrides: dict[str, Any] = {}
-    for key, value in table.items():
-        if key == "url":
+    for key in table:
+        value = getattr(checked, key)
+        if key in ("url", "buffer_size"):
             continue
-        if key not in known or key == "host":
-            raise ConfigError(f"mqtt.{key} = {value!r}: unknown key (allowed: url, {', '.join(sorted(known))})")
         if key in ("ca_file", "cert_file", "key_file"):
-            value = Path(value)
-        overrides[key] = value
-    try:
-        return replace(settings, **overrides)
-    except TypeError as exc:
-        raise ConfigError(f"mqtt: {exc}") from exc
+            value = Path(value).expanduser()
+        elif key == "keepalive":
+            value = _keepalive(value, "[mqtt] keepalive")
+        overrides[_TABLE_FIELDS.get(key, key)] = value
+    return replace(settings, **overrides)

@@ -208,7 +208,7 @@ def test_region_option_is_validated() -> None:
     assert type(analyser) is FacePixelAnalyser and analyser.needs_faces and metric.region == "face"
     analyser, metric = family({"region": "frame"})
     assert type(analyser) is PixelAnalyser and not analyser.needs_faces and metric.region == "frame"
-    with pytest.raises(ConfigError, match=r"\[pixel\] region = 'torso'"):
+    with pytest.raises(ConfigError, match=r"\[pixel\] region: must be 'face' or 'frame', got 'torso'"):
         family({"region": "torso"})
-    with pytest.raises(ConfigError, match=r"\[pixel\]: unknown keys \['regoin'\]"):
+    with pytest.raises(ConfigError, match=r"\[pixel\]: unknown key 'regoin'; did you mean 'region'\?"):
         family({"regoin": "face"})

@@ -126,7 +126,7 @@ def test_case09_metrics_list_of_lists(tmp_path: Path, capsys: pytest.CaptureFixt
     cfg.write_text(f'source = "{good}"\ndeid = "{good}"\nmetrics = [["pixel"]]\n')
     code, _, err = run_cli(["replay", "--config", str(cfg)], capsys)
     assert code == EXIT_USAGE
-    assert "metrics: expected family names" in one_line_error(err)
+    assert "metrics[0]: must be a string, got ['pixel']" in one_line_error(err)
 
 
 def test_case09_stdout_closed(tmp_path: Path) -> None:

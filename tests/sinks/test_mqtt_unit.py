@@ -62,14 +62,29 @@ def test_parse_rejects(url: str, fragment: str) -> None:
 
 
 def test_settings_from_config_table() -> None:
-    s = settings_from_config({"url": "mqtts://h/p", "qos": 0, "ca_file": "/ca.pem", "backoff_max_s": 5})
+    s = settings_from_config({"url": "mqtts://h/p", "qos": 0, "ca_file": "/ca.pem", "backoff_max": 5})
     assert (s.qos, s.ca_file, s.backoff_max_s, s.tls) == (0, Path("/ca.pem"), 5, True)
-    with pytest.raises(ConfigError, match=r"mqtt\.qso = 1: unknown key"):
+    with pytest.raises(ConfigError, match=r"\[mqtt\]: unknown key 'qso'; did you mean 'qos'\?"):
         settings_from_config({"url": "mqtt://h", "qso": 1})
     with pytest.raises(ConfigError, match="'url'"):
         settings_from_config({"qos": 1})
     with pytest.raises(ConfigError, match="backoff_max_s"):
-        settings_from_config({"url": "mqtt://h", "backoff_initial_s": 10, "backoff_max_s": 1})
+        settings_from_config({"url": "mqtt://h", "backoff_initial": 10, "backoff_max": 1})
+
+
+def test_mqtt_durations_follow_the_config_convention() -> None:
+    """[mqtt] and URL durations take units like every other duration (they took bare seconds only)."""
+    s = settings_from_config({"url": "mqtt://h/p?timeout=1500ms", "flush_timeout": "2s", "keepalive": "1m"})
+    assert (s.timeout_s, s.flush_timeout_s, s.keepalive) == (1.5, 2.0, 60)
+    assert settings_from_config({"url": "mqtt://h", "backoff_initial": "250ms"}).backoff_initial_s == 0.25
+    assert parse_mqtt_url("mqtt://h/p?backoff_max=1m&keepalive=10").backoff_max_s == 60.0
+    with pytest.raises(ConfigError, match=r"\[mqtt\] timeout: must be a positive duration, got '-2s'"):
+        settings_from_config({"url": "mqtt://h", "timeout": "-2s"})
+    with pytest.raises(ConfigError, match=r"\[mqtt\] keepalive: must be whole seconds"):
+        settings_from_config({"url": "mqtt://h", "keepalive": "1500ms"})
+    # the old unit-suffixed names point to the new ones
+    with pytest.raises(ConfigError, match="did you mean 'flush_timeout'"):
+        settings_from_config({"url": "mqtt://h", "flush_timeout_s": 2})
 
 
 def test_buffer_matches_a_reference_model() -> None:
@@ -107,13 +122,13 @@ def test_put_back_into_a_full_buffer_drops_the_returned_item() -> None:
     assert [i.payload for i in buffer._items] == [b"1", b"2"] and buffer.dropped == 1
 
 
-def test_encode_adds_schema_and_refuses_nan() -> None:
+def test_encode_adds_schema_and_writes_nan_as_null() -> None:
     record = {"type": "metrics", "deid": {"leak_rate": np.float64(0.25), "n": np.int64(3)}, "v": np.arange(2)}
     expected = {"schema": 1, "type": "metrics", "deid": {"leak_rate": 0.25, "n": 3}, "v": [0, 1]}
     assert json.loads(encode(record)) == expected
+    # one stray NaN used to abort an MQTT run (exit 5) while the JSON Lines log wrote null: now null everywhere
+    assert json.loads(encode({"type": "metrics", "x": float("nan")}))["x"] is None
     with pytest.raises(SinkError, match="metrics"):
-        encode({"type": "metrics", "x": float("nan")})
-    with pytest.raises(SinkError):
         encode({"type": "metrics", "x": object()})
 
 
@@ -136,7 +151,7 @@ def test_sink_validation_and_misuse() -> None:
         async with MqttSink(settings, stream_id="cam") as opened:
             with pytest.raises(SinkError, match="'frame'"):
                 await opened.publish({"type": "frame"})
-            record: dict[str, Any] = {"type": "metrics", "x": float("inf")}
+            record: dict[str, Any] = {"type": "metrics", "x": object()}  # inf would be null, like in the log
             with pytest.raises(SinkError):
                 await opened.publish(record)
             assert opened.stats.accepted == 0
