@@ -74,6 +74,7 @@ def tflite_to_onnx(tflite: Path, onnx: Path) -> None:
 def _mediapipe_onnx(member: str, workdir: Path, out: Path) -> None:
     tflite = extract_member(mediapipe_wheel(), member, workdir / Path(member).name)
     tflite_to_onnx(tflite, out)
+    onnx_rewrite.canonicalise_file(out)  # tf2onnx's names vary between runs: fix them so the sha256 can be pinned
 
 
 def build_face_detector(workdir: Path, outdir: Path) -> None:
