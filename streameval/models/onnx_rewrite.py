@@ -124,7 +124,7 @@ def canonical_names(model: onnx.ModelProto) -> onnx.ModelProto:
     (input and output names) is unchanged.
     """
     ox = _onnx()
-    out = ox.ModelProto()
+    out: onnx.ModelProto = ox.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
     graph.doc_string = ""  # tf2onnx writes the (temporary) path of the .tflite it read here
@@ -151,8 +151,10 @@ def canonical_names(model: onnx.ModelProto) -> onnx.ModelProto:
     for info in graph.value_info:
         info.name = rename(info.name)
 
+    renamed = set(mapping.values())
+
     def order(name: str) -> tuple[int, str]:
-        return (int(name[1:]), name) if name in mapping.values() else (-1, name)
+        return (int(name[1:]), name) if name in renamed else (-1, name)
 
     for field in (graph.initializer, graph.value_info):
         items = sorted(field, key=lambda item: order(item.name))
