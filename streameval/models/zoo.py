@@ -373,7 +373,10 @@ def model_file(
             raise ModelError(f"{spec_name}/{file} is not a model of this streameval version")
         problem = spec.file_problem(target, file, actual)
         if problem is not None:
-            raise ModelError(f"{path} does not verify ({problem}): {BUILD_HINT} --force --only {spec_name}{where}")
+            detail = problem.split(": ", 1)[1]  # without the repeated file name
+            raise ModelError(
+                f"{path} does not verify: {detail}; run `streameval models build --force --only {spec_name}{where}`"
+            )
     _record(spec_name, path, actual, pinned=check_hash, zoo_dir=target)
     return path
 
@@ -396,6 +399,12 @@ def record_user_model(model: str, path: Path) -> str:
     _record(model, path, digest, pinned=False, zoo_dir=None)
     log.info("%s: user-placed %s, sha256 %s (not pinned by streameval)", model, path, digest)
     return digest
+
+
+def user_placed(models_dir: Path | None = None) -> list[tuple[Path, str]]:
+    """Model files a user placed under ``<models dir>/insightface`` (no pin exists for them), with sha256."""
+    root = resolve_models_dir(models_dir) / "insightface"
+    return [(p, sha256_file(p)) for p in sorted(root.rglob("*.onnx")) if p.is_file()] if root.is_dir() else []
 
 
 def used_models() -> dict[str, Any]:
