@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from streameval import __version__
@@ -21,6 +22,7 @@ from streameval.config import RunConfig, load_config, parse_duration
 from streameval.deidentify.cli import add_parser as add_deidentify_parser
 from streameval.errors import InputError, MissingExtraError, ModelError, SinkError, StreamevalError, UsageError
 from streameval.models.cli import add_parser as add_models_parser
+from streameval.reporting.cli import add_parser as add_report_parser
 from streameval.sinks.base import Record
 
 log = logging.getLogger("streameval")
@@ -110,6 +112,10 @@ def _add_evaluation_args(p: argparse.ArgumentParser, live: bool) -> None:
     g.add_argument("--report", help="final report JSON file (default streameval_report.json)")
     g.add_argument("--sink", action="append", help="extra sink URL, e.g. mqtt://user@host:1883/prefix (repeat)")
     g.add_argument("--stream-id", help="name of this stream pair in records and topics (default 'default')")
+    g.add_argument("--html", help="also draw the run as a self-contained HTML page (see 'streameval report')")
+    g.add_argument(
+        "--metrics-port", help="serve Prometheus metrics on PORT (127.0.0.1) or HOST:PORT, at /metrics, during the run"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         mode.set_defaults(handler=_cmd_evaluate, live=live)
     add_models_parser(sub)
     add_deidentify_parser(sub)
+    add_report_parser(sub)
     return parser
 
 
@@ -150,7 +157,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = [
         "source", "deid", "window", "hop", "pair", "offset", "tolerance", "index_offset", "max_pending",
         "metrics", "policy", "queue_size", "realtime", "read_timeout", "log", "report", "sink", "stream_id",
-        "give_up_after",
+        "give_up_after", "metrics_port",
     ]  # fmt: skip
     out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "reconnect", None) is not None:
@@ -195,15 +202,34 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     overrides["live"] = bool(args.live)
     config = load_config(args.config, overrides)
+    html = Path(args.html) if args.html else None
+    if html is not None:  # refused before the run, not after it
+        from streameval.reporting.cli import check_output
+
+        check_output(html, [Path(p) for p in (config.source, config.deid, config.report, config.log) if p])
     progress = _Progress(enabled=not args.quiet)
     report = asyncio.run(_evaluate_with_signals(config, progress))
     progress.done()
+    if html is not None:
+        _write_html(report, config.log, html)
     if report["status"] == "interrupted":
         log.warning("interrupted; report written to %s", config.report)
         return EXIT_INTERRUPTED
     if not args.quiet:
         sys.stderr.write(summary(report))
     return EXIT_OK
+
+
+def _write_html(report: dict[str, Any], log_file: str | None, html: Path) -> None:
+    """The page of the run just ended; its time series come from the JSON Lines log when that is a file."""
+    from streameval.reporting.cli import write_report_html
+    from streameval.reporting.inputs import RunRecords, load_log
+
+    records = RunRecords(report)
+    if log_file and log_file != "-":
+        records.metrics, records.alerts, records.skipped_lines = load_log(Path(log_file))
+        records.log_path = Path(log_file)
+    write_report_html(records, html)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from streameval.errors import ConfigError
+from streameval.errors import ConfigError, UsageError
 
 _DURATION = re.compile(r"^\s*(-?\d+(?:\.\d*)?|-?\.\d+)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -65,6 +65,7 @@ class RunConfig:
     log: str | None = "-"  # JSON Lines: a path, '-' for stdout, or None for no log
     report: str | None = "streameval_report.json"
     sink: list[str] = field(default_factory=list)  # extra sinks, e.g. mqtt://host:1883/prefix
+    metrics_port: str | None = None  # Prometheus endpoint: "PORT" (on 127.0.0.1) or "HOST:PORT"
     # free-form sections for metric families and alerts (validated by their owners)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -109,8 +110,17 @@ class RunConfig:
 
         parse_rules(self.alerts)
         for url in self.sink:
-            if not isinstance(url, str) or not url.startswith(("mqtt://", "mqtts://")):
-                raise ConfigError(f"sink: {url!r} is not a sink URL (supported: mqtt://..., mqtts://...)")
+            if not isinstance(url, str) or not url.startswith(("mqtt://", "mqtts://", "prometheus://")):
+                raise ConfigError(
+                    f"sink: {url!r} is not a sink URL (supported: mqtt://..., mqtts://..., prometheus://HOST:PORT)"
+                )
+        if self.metrics_port is not None:
+            from streameval.sinks.prometheus import parse_metrics_port
+
+            try:
+                parse_metrics_port(self.metrics_port)
+            except UsageError as exc:
+                raise ConfigError(f"metrics_port: {exc}") from exc
         return self
 
 
@@ -132,6 +142,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "log": (str,),
     "report": (str,),
     "sink": (list,),
+    "metrics_port": (str, int),
     "alerts": (list,),
 }
 # Top-level TOML tables that configure metric families (their contents are validated by the family).
@@ -177,6 +188,8 @@ def apply_settings(config: RunConfig, settings: dict[str, Any], origin: str) -> 
         elif key in _TYPES and not _has_type(value, _TYPES[key]):
             expected = " or ".join(t.__name__ for t in _TYPES[key])
             raise ConfigError(f"{origin}: {key} must be {expected}, got {value!r}")
+        if key == "metrics_port" and isinstance(value, int):
+            value = str(value)  # `metrics_port = 9108` in TOML; "HOST:PORT" needs the string form
         setattr(config, key, value)
     return config
 

@@ -229,7 +229,15 @@ def build_sinks(config: RunConfig) -> list[Sink]:
     buffer_size = table.pop("buffer_size", 1000)
     if not isinstance(buffer_size, int) or isinstance(buffer_size, bool) or buffer_size < 1:
         raise ConfigError(f"mqtt.buffer_size = {buffer_size!r}: must be a positive number of records")
-    urls = list(config.sink)
+    urls = [url for url in config.sink if not url.startswith("prometheus://")]
+    scrape = [url for url in config.sink if url.startswith("prometheus://")]
+    if scrape or config.metrics_port is not None:
+        from streameval.sinks.prometheus import PrometheusSink, parse_metrics_port, parse_prometheus_url
+
+        endpoints = [parse_prometheus_url(url) for url in scrape]
+        if config.metrics_port is not None:
+            endpoints.append(parse_metrics_port(config.metrics_port))
+        sinks += [PrometheusSink(e, stream_id=config.stream_id) for e in endpoints]
     if urls or table:
         from streameval.sinks.mqtt import MqttSink
         from streameval.sinks.mqtt_settings import parse_mqtt_url, settings_from_config

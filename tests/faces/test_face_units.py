@@ -83,6 +83,12 @@ def test_deid_distances_and_rates_match_numpy() -> None:
     paper = metric.paper()
     assert paper["deid"]["A_mean"] == pytest.approx(x[:, 0].mean())
     assert paper["source"]["B_std"] == pytest.approx(x[:, 4].std())
+    # whole-stream histograms of the de-identified face's distances, against numpy
+    for j, key in ((0, "dist_a"), (1, "dist_b"), (2, "dist_src")):
+        hist = total["dlib"]["histograms"][key]
+        assert hist["counts"] == np.histogram(x[:, j], bins=np.array(hist["edges"]))[0].tolist()
+        assert hist["under"] == hist["over"] == 0 and hist["edges"][0] == 0.0 and hist["edges"][-1] == 2.0
+    assert "histograms" not in metric.window_values()["dlib"]
 
 
 def test_coverage_counts() -> None:

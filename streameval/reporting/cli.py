@@ -1,0 +1,110 @@
+"""``streameval report REPORT.json [LOG.jsonl] -o report.html [--png DIR]`` and the ``--html`` of a run.
+
+Nothing heavy at import (matplotlib loads when a page is drawn), so ``streameval --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import stat
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from streameval.errors import MissingExtraError, SinkError, UsageError
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="draw a run's report (and log) as one self-contained HTML page",
+        description="One HTML file that needs no network: windowed values over time with alert bands, the AU map "
+        "(per-AU PCC and RMSE), distance histograms with the threshold, coverage and health, the paper block, "
+        "inputs, alerts and costs. The time series need the run's JSON Lines log.",
+    )
+    p.add_argument("report", help="the run's report JSON (--report of replay/run)")
+    p.add_argument("log", nargs="?", help="the run's JSON Lines log (--log), for the time series")
+    p.add_argument("-o", "--output", required=True, help="HTML file to write")
+    p.add_argument("--png", metavar="DIR", help="also write each figure as a PNG into DIR")
+    p.set_defaults(handler=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from streameval.reporting.inputs import load_run
+
+    log_path = Path(args.log) if args.log else None
+    inputs = [Path(args.report), *([log_path] if log_path else [])]
+    check_output(Path(args.output), inputs)
+    records = load_run(Path(args.report), log_path)
+    write_report_html(records, Path(args.output), Path(args.png) if args.png else None)
+    return 0
+
+
+def check_output(path: Path, inputs: Sequence[Path]) -> None:
+    """Refuse, before anything is drawn, an output that is one of the inputs, a directory or not a regular
+    file (a device, a FIFO): writing would destroy it or hang."""
+    for given in inputs:
+        with contextlib.suppress(OSError):
+            if path.exists() and given.exists() and os.path.samefile(path, given):
+                raise UsageError(f"output {path} is also an input ({given}): choose another file")
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"output {path}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"output {path} is a directory; give a file name")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"output {path} is not a regular file (a device or pipe?); it is never replaced")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a unique temporary file beside ``path``, then rename: a reader never sees half a page, and a
+    failed write leaves the previous file as it was."""
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise SinkError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the page unreadable to the user's group
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise SinkError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_report_html(records: Any, output: Path, png_dir: Path | None = None) -> None:
+    """Render ``records`` (:class:`~streameval.reporting.inputs.RunRecords`) to ``output`` (and PNGs)."""
+    try:
+        import matplotlib  # noqa: F401  (checked here to name the extra, not deep inside a draw call)
+    except ImportError as exc:
+        raise MissingExtraError("report", "matplotlib", "drawing the HTML report") from exc
+    from streameval.reporting.html import render, write_pngs
+
+    check_output(output, [p for p in (records.log_path,) if p is not None])
+    page, figures = render(records)
+    write_atomic(output, page)
+    log.info("HTML report: %s (%d figures)", output, len(figures))
+    if png_dir is not None:
+        try:
+            written = write_pngs(figures, png_dir)
+        except OSError as exc:
+            raise SinkError(f"cannot write the PNG figures into {png_dir}: {exc.strerror or exc}") from exc
+        log.info("PNG figures: %s", ", ".join(str(p) for p in written))
