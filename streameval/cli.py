@@ -1,9 +1,10 @@
 """The ``streameval`` command line.
 
-Exit codes: 0 success, 2 bad usage or configuration, 3 bad input (missing, corrupt or truncated video,
-unreachable stream), 4 model problem (missing or corrupted model file), 5 output problem (cannot write the log
-or report), 70 internal error (a bug: please report it with the traceback from ``-v``), 130 interrupted (the
-report is still written).
+Exit codes: 0 success, 2 bad usage or configuration (a refused output path included), 3 bad input (missing,
+corrupt or truncated video, unreachable stream), 4 model problem (missing or corrupted model file), 5 output
+problem (cannot write the log or report: disk full, read-only folder, stdout closed), 70 internal error (a bug:
+please report it with the traceback from ``-v``), 130 interrupted (the report is still written). Every failure
+is one line on stderr (docs/outputs.md).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import logging
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +24,7 @@ from streameval.config import RunConfig, load_config, parse_duration
 from streameval.deidentify.cli import add_parser as add_deidentify_parser
 from streameval.errors import InputError, MissingExtraError, ModelError, SinkError, StreamevalError, UsageError
 from streameval.models.cli import add_parser as add_models_parser
+from streameval.redact import RedactFilter, redact
 from streameval.reporting.cli import add_parser as add_report_parser
 from streameval.sinks.base import Record
 
@@ -109,7 +112,7 @@ def _add_evaluation_args(p: argparse.ArgumentParser, live: bool) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--log", help="JSON Lines records: a file, or - for stdout (default)")
     g.add_argument("--no-log", action="store_true", help="do not write JSON Lines records")
-    g.add_argument("--report", help="final report JSON file (default streameval_report.json)")
+    g.add_argument("--report", help="final report JSON file, or - for stdout (default streameval_report.json)")
     g.add_argument("--sink", action="append", help="extra sink URL, e.g. mqtt://user@host:1883/prefix (repeat)")
     g.add_argument("--stream-id", help="name of this stream pair in records and topics (default 'default')")
     g.add_argument("--html", help="also draw the run as a self-contained HTML page (see 'streameval report')")
@@ -196,7 +199,41 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+class _Interrupts:
+    """Counts SIGINT/SIGTERM from the very start of a run: a signal that arrives while the models load, before
+    the event loop exists, must still end the run cleanly with a report (not a KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.on_signal: Callable[[int], None] | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.count += 1
+        if self.on_signal is not None:
+            self.on_signal(self.count)
+
+    def install(self) -> dict[int, Any]:
+        """Handle both signals from now on; returns the previous handlers for ``restore``."""
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+            return {}
+        return {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    @staticmethod
+    def restore(previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    interrupts = _Interrupts()
+    previous = interrupts.install()
+    try:
+        return _evaluate_command(args, interrupts)
+    finally:
+        _Interrupts.restore(previous)
+
+
+def _evaluate_command(args: argparse.Namespace, interrupts: _Interrupts) -> int:
     import asyncio  # here, like every heavy import: `import streameval.cli` stays cheap (tests/test_startup.py)
 
     overrides = _overrides(args)
@@ -206,14 +243,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if html is not None:  # refused before the run, not after it
         from streameval.reporting.cli import check_output
 
-        check_output(html, [Path(p) for p in (config.source, config.deid, config.report, config.log) if p])
+        outputs = (config.source, config.deid, config.report, config.log)
+        check_output(html, [Path(p) for p in outputs if p and p != "-"], option="--html")
+    log.info("evaluating %s against %s", config.source, config.deid)  # URLs are redacted by the log filter
     progress = _Progress(enabled=not args.quiet)
-    report = asyncio.run(_evaluate_with_signals(config, progress))
+    report = asyncio.run(_evaluate_with_signals(config, progress, interrupts))
     progress.done()
     if html is not None:
         _write_html(report, config.log, html)
     if report["status"] == "interrupted":
-        log.warning("interrupted; report written to %s", config.report)
+        where = f"report written to {config.report}" if config.report else "no report (none asked for)"
+        sys.stderr.write(f"streameval: interrupted; {where}\n")  # even with -q: the user asked for it
         return EXIT_INTERRUPTED
     if not args.quiet:
         sys.stderr.write(summary(report))
@@ -281,25 +321,47 @@ def summary(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _evaluate_with_signals(config: RunConfig, progress: _Progress) -> dict[str, Any]:
+async def _evaluate_with_signals(config: RunConfig, progress: _Progress, interrupts: _Interrupts) -> dict[str, Any]:
+    """The first signal stops reading (what was measured is published and reported); the second also stops
+    waiting for outputs that cannot deliver, e.g. an MQTT broker that is down."""
     import asyncio
 
     from streameval.evaluation import evaluate
 
-    stop = asyncio.Event()
+    stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+
+    def on_signal(count: int) -> None:  # runs in the signal handler: hand over to the loop
+        loop.call_soon_threadsafe(react, count)
+
+    def react(count: int) -> None:
+        if count == 1:
+            log.warning("interrupted: finishing the report (interrupt again to stop waiting for the outputs)")
+            stop.set()
+        elif not hurry.is_set():
+            log.warning("interrupted again: not waiting for the outputs any longer")
+            stop.set()
+            hurry.set()
+
+    for count in range(1, interrupts.count + 1):  # signals that came before the loop started
+        react(count)
+    interrupts.on_signal = on_signal
     try:
-        return await evaluate(config, stop=stop, on_record=progress)
+        return await evaluate(config, stop=stop, hurry=hurry, on_record=progress)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        interrupts.on_signal = None
+
+
+def _one_line(text: str) -> str:
+    """Errors are one line on stderr: library messages (FFmpeg's among them) may hold newlines."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="streameval: %(levelname)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactFilter())  # no log line may carry a password from a source or sink URL
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -307,7 +369,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
-        sys.stderr.write(f"streameval: error: {exc} (see 'streameval --help')\n")
+        sys.stderr.write(f"streameval: error: {_one_line(redact(str(exc)))} (see 'streameval --help')\n")
         return EXIT_USAGE
     _setup_logging(args.verbose, args.quiet)
     if getattr(args, "handler", None) is None:
@@ -323,9 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except StreamevalError as exc:
-        sys.stderr.write(f"streameval: error: {exc}\n")
+        sys.stderr.write(f"streameval: error: {_one_line(redact(str(exc)))}\n")
         return next((code for kind, code in codes if isinstance(exc, kind)), EXIT_INTERNAL)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # commands without a report (models, deidentify): say so, no traceback
+        sys.stderr.write("streameval: interrupted\n")
         return EXIT_INTERRUPTED
     except Exception:
         log.critical("internal error (a bug in streameval)", exc_info=True)

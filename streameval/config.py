@@ -102,10 +102,21 @@ class RunConfig:
         if self.max_pending < 2:
             raise ConfigError(f"max_pending: must be >= 2, got {self.max_pending!r}")
         for name, value in self.rate.items():
-            if not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):
-                raise ConfigError(f"rate.{name}: must be a positive number of analyses per second, got {value!r}")
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+            if not ok:
+                raise ConfigError(f"rate.{name}: analyses per second must be positive and finite, got {value!r}")
         if not self.metrics:
             raise ConfigError("metrics: at least one metric family is needed")
+        bad = [m for m in self.metrics if not isinstance(m, str)]
+        if bad:
+            raise ConfigError(f'metrics: expected family names like "pixel", got {bad[0]!r}')
+        if not isinstance(self.stream_id, str) or not self.stream_id:
+            raise ConfigError(f"stream_id: must be a non-empty string, got {self.stream_id!r}")
+        if len(self.stream_id.encode("utf-8")) > MAX_STREAM_ID_BYTES:
+            raise ConfigError(
+                f"stream_id: {len(self.stream_id.encode('utf-8'))} bytes long; at most {MAX_STREAM_ID_BYTES} "
+                "(it is part of every MQTT topic, which is limited to 65,535 bytes)"
+            )
         from streameval.alerts import parse_rules  # checked now, so a typo fails before any video is opened
 
         parse_rules(self.alerts)
@@ -123,6 +134,9 @@ class RunConfig:
                 raise ConfigError(f"metrics_port: {exc}") from exc
         return self
 
+
+# MQTT limits a topic to 65,535 bytes; the stream id shares it with the prefix and a suffix such as '/metrics'.
+MAX_STREAM_ID_BYTES = 65_535 - 1024
 
 _DURATION_KEYS = {"window", "hop", "offset", "tolerance", "read_timeout", "give_up_after"}
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -161,6 +175,7 @@ _PATH_OPTIONS = (
     ("mqtt", "cert_file"),
     ("mqtt", "key_file"),
 )
+PATH_OPTIONS = _PATH_OPTIONS  # the input files named in option tables (outputs must not overwrite them)
 
 
 def config_keys() -> list[str]:
@@ -209,6 +224,8 @@ def load_toml(path: Path | str) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # TOML files are UTF-8 by definition
+        raise ConfigError(f"config file {path} is not valid UTF-8 (byte {exc.start}: {exc.reason})") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
 

@@ -18,22 +18,23 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from streameval import __version__
 from streameval.alerts import AlertEngine, parse_rules
 from streameval.analysis.base import Analyser
-from streameval.config import RunConfig
-from streameval.errors import ConfigError, InputError
+from streameval.config import PATH_OPTIONS, RunConfig
+from streameval.errors import ConfigError, InputError, SinkError
 from streameval.families import FAMILIES, face_stage, needs_face_stage, new_run, shared_metrics
 from streameval.metrics.base import Metric
 from streameval.metrics.health import HealthMetric
+from streameval.outputs import check_outputs, write_report
 from streameval.pairing import Pairer, PairingConfig
 from streameval.paper import paper_block
 from streameval.pipeline import PairStage, Pipeline, PipelineConfig, RunResult
+from streameval.redact import redact, redact_strings
 from streameval.sinks.base import SCHEMA_VERSION, Record, Sink
-from streameval.sinks.jsonl import JsonLinesSink, write_json_atomic
+from streameval.sinks.jsonl import JsonLinesSink
 from streameval.sources import VideoSource, open_source
 from streameval.threads import numeric_threads
 from streameval.windows import WindowConfig, Windower
@@ -116,14 +117,18 @@ async def evaluate(
     *,
     sinks: list[Sink] | None = None,
     stop: asyncio.Event | None = None,
+    hurry: asyncio.Event | None = None,
     on_record: Callable[[Record], Awaitable[None] | None] | None = None,
 ) -> dict[str, Any]:
-    """Run one evaluation and return its report. ``stop`` ends the run early (the report is still complete)."""
+    """Run one evaluation and return its report. ``stop`` ends the run early (the report is still complete);
+    ``hurry`` (a second interrupt) also stops waiting for sinks that cannot deliver (a broker that is down)."""
     if not config.source or not config.deid:
         raise ConfigError("both a source and a de-identified stream are needed (SOURCE DEID, or source/deid keys)")
+    check_outputs(config.log if config.log is not None else None, config.report, run_inputs(config))
     analysers, metrics, stage = build_families(config)
     windows = WindowConfig(window=config.window, hop=config.hop)
-    extra_sinks = list(sinks or [])
+    # Sinks are built (not connected) before any input is opened, so a bad URL or stream id fails first.
+    configured_sinks: list[Sink] = [*build_sinks(config), *(sinks or [])]
     started = time.time()
 
     async with contextlib.AsyncExitStack() as stack:
@@ -159,11 +164,14 @@ async def evaluate(
         )
         health = HealthMetric(config.window)
         windower = Windower([*metrics, health], windows, stream_id=config.stream_id)
+        # The sinks get their own stack: the end of the run closes them explicitly, after the report is safe.
+        sink_stack = contextlib.AsyncExitStack()
+        stack.push_async_callback(sink_stack.aclose)  # only does something if the run ends before that
         all_sinks: list[Sink] = []
         if config.log is not None:
-            all_sinks.append(await stack.enter_async_context(JsonLinesSink(config.log)))
-        for sink in [*build_sinks(config), *extra_sinks]:
-            all_sinks.append(await stack.enter_async_context(sink))
+            all_sinks.append(await sink_stack.enter_async_context(JsonLinesSink(config.log)))
+        for sink in configured_sinks:
+            all_sinks.append(await sink_stack.enter_async_context(sink))
         alerts = AlertEngine(parse_rules(config.alerts))
         alert_log: list[dict[str, Any]] = []
 
@@ -185,9 +193,12 @@ async def evaluate(
             follow_up=follow_up,
             face_stage=stage,
         )
-        watcher = None
+        watchers = []
         if stop is not None:
-            watcher = asyncio.create_task(_stop_when(stop, pipeline), name="se-stop-watcher")
+            watchers.append(asyncio.create_task(_stop_when(stop, pipeline), name="se-stop-watcher"))
+        if hurry is not None:
+            watchers.append(asyncio.create_task(_abandon_when(hurry, all_sinks), name="se-hurry-watcher"))
+            stack.callback(watchers[-1].cancel)
         result: RunResult | None = None
         failure: BaseException | None = None
         try:
@@ -195,13 +206,10 @@ async def evaluate(
         except (Exception, asyncio.CancelledError) as exc:  # still write what was measured, then re-raise
             failure = exc
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            if watchers and stop is not None:
+                watchers[0].cancel()
 
         at_end = alerts.close()
-        for event in at_end:
-            for sink in all_sinks:
-                await sink.publish(event)
         report = build_report(config, windower, pairer, streams, result, failure, started, tolerance)
         if pipeline.budget is not None:
             report["budget"] = pipeline.budget.as_dict()
@@ -211,15 +219,73 @@ async def evaluate(
             "active_at_end": at_end,
         }
         report["sinks"] = [{"type": type(s).__name__, **_sink_stats(s)} for s in all_sinks]
+        report = dict(redact_strings(report))
+        # The report file first, whatever the sinks do next (a full disk, a broker that is down, a second ^C).
+        output_errors: list[SinkError] = []
+        written = False
         if config.report:
-            write_json_atomic(Path(config.report), report)
-            log.info("report written to %s", config.report)
-        for sink in all_sinks:
-            await sink.publish(report)
-        if failure is not None:
-            raise failure
-        _raise_for_broken_inputs(streams, report)
+            try:
+                write_report(config.report, report)
+                written = True
+                log.info("report written to %s", config.report)
+            except SinkError as exc:
+                output_errors.append(exc)
+        # Then every sink gets the end-of-run alerts and the report record; one that fails does not stop the others.
+        for event in at_end:
+            await _publish_each(all_sinks, redact_strings(event), output_errors)
+        published = {
+            **report,
+            "sinks": redact_strings([{"type": type(s).__name__, **_sink_stats(s)} for s in all_sinks]),
+        }
+        await _publish_each(all_sinks, published, output_errors)
+        try:
+            await sink_stack.aclose()
+        except SinkError as exc:
+            output_errors.append(exc)
+        # The file gets the sinks' final counts, taken after they closed (records abandoned at close included);
+        # standard output got the report once and cannot take it back.
+        report["sinks"] = redact_strings([{"type": type(s).__name__, **_sink_stats(s)} for s in all_sinks])
+        if written and config.report is not None and config.report != "-":
+            try:
+                write_report(config.report, report)
+            except SinkError as exc:
+                output_errors.append(exc)
+        # One error ends the run (the first thing that went wrong); the others are logged, not lost.
+        first: BaseException | None = failure or _broken_inputs_error(streams, report if written else {})
+        for error in output_errors:
+            if first is None:
+                first = error
+            elif error is not first and str(error) != str(first):
+                log.error("%s", error)
+        if first is not None:
+            raise first
         return report
+
+
+async def _publish_each(sinks: list[Sink], record: Record, errors: list[SinkError]) -> None:
+    for sink in sinks:
+        try:
+            await sink.publish(record)
+        except SinkError as exc:
+            errors.append(exc)
+
+
+async def _abandon_when(hurry: asyncio.Event, sinks: list[Sink]) -> None:
+    await hurry.wait()
+    for sink in sinks:
+        abandon = getattr(sink, "abandon", None)
+        if callable(abandon):
+            abandon()
+
+
+def run_inputs(config: RunConfig) -> list[tuple[str, str]]:
+    """Every file the run reads, by role: outputs must never overwrite one of them."""
+    inputs = [("source", config.source or ""), ("de-identified input", config.deid or "")]
+    for section, key in PATH_OPTIONS:
+        value = config.options.get(section, {}).get(key)
+        if isinstance(value, str):
+            inputs.append((f"[{section}] {key}", value))
+    return inputs
 
 
 def build_sinks(config: RunConfig) -> list[Sink]:
@@ -261,19 +327,47 @@ async def _stop_when(stop: asyncio.Event, pipeline: Pipeline) -> None:
     pipeline.request_stop()
 
 
-def _raise_for_broken_inputs(streams: dict[str, VideoSource], report: dict[str, Any]) -> None:
-    """A truncated or failing input still yields a report, but the run must not look like a clean one."""
-    problems = []
+def _input_problems(streams: dict[str, VideoSource]) -> list[tuple[str, str]]:
+    """(end reason, sentence) for every input that did not end cleanly."""
+    problems: list[tuple[str, str]] = []
     for side, src in streams.items():
         stats = src.stats
         if stats.end_reason in ("truncated", "error", "gave_up"):
             detail = f": {stats.last_error}" if stats.last_error else ""
             problems.append(
-                f"{side} {src.spec.spec} ended early ({stats.end_reason} after {stats.frames_decoded} frames{detail})"
+                (
+                    stats.end_reason,
+                    f"{side} {src.spec.spec} ended early ({stats.end_reason} after {stats.frames_decoded} frames"
+                    f"{detail})",
+                )
             )
-    if problems:
-        where = f"; report written to {report['report_path']}" if report.get("report_path") else ""
-        raise InputError("; ".join(problems) + where)
+    return problems
+
+
+def _broken_inputs_error(streams: dict[str, VideoSource], report: dict[str, Any]) -> InputError | None:
+    """A truncated or failing input still yields a report, but the run must not look like a clean one."""
+    problems = [text for _, text in _input_problems(streams)]
+    if not problems:
+        return None
+    where = f"; report written to {report['report_path']}" if report.get("report_path") else ""
+    return InputError(redact("; ".join(problems) + where))
+
+
+def run_warnings(streams: dict[str, VideoSource], pairer: Pairer, result: RunResult | None) -> list[str]:
+    """What makes a finished run's numbers doubtful although nothing failed; each is logged and reported."""
+    warnings = []
+    for side, src in streams.items():
+        stats = src.stats
+        if src.spec.kind == "file" and stats.frames_decoded == 1:
+            warnings.append(f"{side} {src.spec.spec} is a still image (one frame), not a video")
+        if stats.pts_resets:
+            warnings.append(
+                f"{side} {src.spec.spec}: timestamps went backwards {stats.pts_resets} time(s) (e.g. concatenated "
+                "segments); each was treated as a new segment, like a gap in a live stream"
+            )
+    if result is not None and result.status != "failed" and pairer.counts.paired == 0:
+        warnings.append("no frame pairs: nothing was compared (check --offset, --tolerance or --pair)")
+    return warnings
 
 
 def build_report(
@@ -289,14 +383,24 @@ def build_report(
     from streameval.models.zoo import used_models  # here: the zoo's import loads numpy and the model code
 
     totals = windower.totals()
-    status = result.status if result is not None else "failed"
+    status: str = result.status if result is not None else "failed"
+    error = None if failure is None else f"{type(failure).__name__}: {failure}"
+    problems = _input_problems(streams)
+    if status == "complete" and problems:  # the pipeline ran to the end of what it got, but that was not all
+        status = "truncated" if all(reason == "truncated" for reason, _ in problems) else "failed"
+    if error is None and problems:
+        error = "; ".join(text for _, text in problems)
+    warnings = run_warnings(streams, pairer, result)
+    for warning in warnings:
+        log.warning("%s", warning)
     report: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "type": "report",
         "stream_id": config.stream_id,
         "streameval_version": __version__,
         "status": status,
-        "error": None if failure is None else f"{type(failure).__name__}: {failure}",
+        "error": error,
+        "warnings": warnings,
         "report_path": config.report,
         "started_at": started,
         "wall_s": time.time() - started,

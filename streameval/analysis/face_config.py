@@ -203,6 +203,8 @@ def identity_options(config: RunConfig) -> IdentityOptions:
         raise ConfigError("[identity] num_jitters > 1 needs dlib_backend = 'dlib' (dlib's own random jitter)")
     for key in ("ref_a", "ref_b"):
         p = _path(t, "identity", key)
+        if p is not None and p.is_dir():
+            raise ConfigError(f"[identity] {key}: reference image {p} is a directory, not an image file")
         if p is not None and not p.is_file():
             raise ConfigError(f"[identity] {key}: reference image {p} does not exist")
     return IdentityOptions(

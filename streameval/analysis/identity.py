@@ -74,6 +74,8 @@ def read_image(path: Path) -> Image:
             image: Image = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
     except FileNotFoundError as exc:
         raise InputError(f"reference image {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"reference image {path} is a directory, not an image file") from exc
     except (av.FFmpegError, StopIteration) as exc:
         raise InputError(f"cannot read reference image {path}: {exc}") from exc
     return image

@@ -85,14 +85,9 @@ def output_format(dst: Path) -> str:
     return fmt
 
 
-def _check_not_input(src: Path, dst: Path) -> None:
-    """Refuse to write over the input (same path, or another name for the same file), before anything runs."""
-    same = dst.exists() and src.exists() and os.path.samefile(src, dst)
-    if same or dst.resolve() == src.resolve():
-        raise UsageError(f"{dst}: is the input video; write the de-identified copy to another file")
+def _check_output(dst: Path, src: Path) -> None:
+    from streameval.outputs import check_output
 
-
-def _check_output(dst: Path) -> None:
     parent = dst.parent if str(dst.parent) else Path(".")
     if not parent.is_dir():
         raise SinkError(f"{dst}: output directory {parent} does not exist")
@@ -100,6 +95,8 @@ def _check_output(dst: Path) -> None:
         raise SinkError(f"{dst}: output directory {parent} is not writable")
     if dst.is_dir():
         raise SinkError(f"{dst}: is a directory")
+    # the shared output rules: never the input (under any name), never a device or FIFO (exit 2)
+    check_output("DST", str(dst), [("input video", str(src))])
 
 
 def _even(image: Image) -> Image:
@@ -120,7 +117,8 @@ def deidentify_video(
     crf: int = 18,
     **options: Any,
 ) -> DeidStats:
-    """Write the de-identified version of video ``src`` to ``dst`` (MP4, H.264, yuv420p) with ``method``.
+    """Write the de-identified version of video ``src`` to ``dst`` (H.264, yuv420p, in the container its extension
+    names: see :data:`CONTAINERS`) with ``method``.
 
     ``method`` is 'blur', 'pixelate', 'mask' or 'swap'; ``options`` are the method's own (see
     :data:`streameval.deidentify.methods.OPTIONS`). ``detector``/``landmarker`` default to the zoo's models.
@@ -128,8 +126,7 @@ def deidentify_video(
     """
     src_path, dst_path = Path(src), Path(dst)
     check_method(method, options)
-    _check_not_input(src_path, dst_path)
-    _check_output(dst_path)
+    _check_output(dst_path, src_path)
     fmt = output_format(dst_path)
     with _open_input(src_path) as inp:
         if detector is None or (method == "swap" and landmarker is None):

@@ -6,16 +6,12 @@ Nothing heavy at import (matplotlib loads when a page is drawn), so ``streameval
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
-import stat
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from streameval.errors import MissingExtraError, SinkError, UsageError
+from streameval.errors import MissingExtraError, SinkError
 
 log = logging.getLogger(__name__)
 
@@ -46,48 +42,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_output(path: Path, inputs: Sequence[Path]) -> None:
-    """Refuse, before anything is drawn, an output that is one of the inputs, a directory or not a regular
-    file (a device, a FIFO): writing would destroy it or hang."""
-    for given in inputs:
-        with contextlib.suppress(OSError):
-            if path.exists() and given.exists() and os.path.samefile(path, given):
-                raise UsageError(f"output {path} is also an input ({given}): choose another file")
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise UsageError(f"output {path}: {exc.strerror or exc}") from exc
-    if stat.S_ISDIR(mode):
-        raise UsageError(f"output {path} is a directory; give a file name")
-    if not stat.S_ISREG(mode):
-        raise UsageError(f"output {path} is not a regular file (a device or pipe?); it is never replaced")
+def check_output(path: Path, inputs: Sequence[Path], option: str = "-o") -> None:
+    """Refuse, before anything is drawn, an output that is one of the inputs, a directory or not a regular file
+    (a device, a FIFO, a standard stream): the rules of every output (:func:`streameval.outputs.check_output`)."""
+    from streameval.outputs import check_output as check
 
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a unique temporary file beside ``path``, then rename: a reader never sees half a page, and a
-    failed write leaves the previous file as it was."""
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise SinkError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the page unreadable to the user's group
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise SinkError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    check(option, str(path), [("input", str(p)) for p in inputs])
 
 
 def write_report_html(records: Any, output: Path, png_dir: Path | None = None) -> None:
@@ -96,11 +56,12 @@ def write_report_html(records: Any, output: Path, png_dir: Path | None = None) -
         import matplotlib  # noqa: F401  (checked here to name the extra, not deep inside a draw call)
     except ImportError as exc:
         raise MissingExtraError("report", "matplotlib", "drawing the HTML report") from exc
+    from streameval.outputs import write_file_atomic
     from streameval.reporting.html import render, write_pngs
 
     check_output(output, [p for p in (records.log_path,) if p is not None])
     page, figures = render(records)
-    write_atomic(output, page)
+    write_file_atomic(output, page)
     log.info("HTML report: %s (%d figures)", output, len(figures))
     if png_dir is not None:
         try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,15 +53,16 @@ def dumps(record: Record) -> str:
 
 
 def write_json_atomic(path: Path, payload: Record) -> None:
-    """Write a JSON document so that readers never see half a file (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise SinkError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    """Write a JSON document so that readers never see half a file (unique temp file + rename)."""
+    from streameval.outputs import report_text, write_file_atomic
+
+    write_file_atomic(Path(path), report_text(payload))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+    return str(exc)
 
 
 class JsonLinesSink:
@@ -77,23 +80,43 @@ class JsonLinesSink:
 
     async def __aenter__(self) -> Self:
         if self.path is None:
+            if sys.stdout is None or sys.stdout.closed:  # started with stdout closed (`>&-`)
+                raise SinkError("standard output is closed: give --log FILE or --no-log")
             self._fh = sys.stdout
         else:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = self.path.open("a", encoding="utf-8")
-            except OSError as exc:
-                raise SinkError(f"cannot open log file {self.path}: {exc.strerror or exc}") from exc
+            self._fh = self._open_file(self.path)
         return self
+
+    @staticmethod
+    def _open_file(path: Path) -> TextIO:
+        """Append to a regular file; a device, FIFO or directory is refused (opening a FIFO would block)."""
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            mode = None
+        except OSError as exc:
+            raise SinkError(f"cannot open log file {path}: {exc.strerror or exc}") from exc
+        if mode is not None and not stat.S_ISREG(mode):
+            raise SinkError(f"cannot open log file {path}: not a regular file")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise SinkError(f"cannot open log file {path}: {exc.strerror or exc}") from exc
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         fh, self._fh = self._fh, None
-        if fh is sys.stdout:
-            fh.flush()
-        elif fh is not None:
-            fh.close()
+        if fh is None:
+            return
+        try:
+            if fh is sys.stdout:
+                fh.flush()
+            else:
+                fh.close()  # the last flush can still fail (disk full)
+        except (OSError, ValueError) as error:
+            raise SinkError(f"cannot write log {self.path or 'stdout'}: {_reason(error)}") from error
 
     async def publish(self, record: Record) -> None:
         if self._fh is None:
@@ -103,7 +126,7 @@ class JsonLinesSink:
         try:
             self._fh.write(dumps(record) + "\n")
             self._fh.flush()
-        except OSError as exc:
-            raise SinkError(f"cannot write log {self.path or 'stdout'}: {exc.strerror or exc}") from exc
+        except (OSError, ValueError) as exc:  # ValueError: the stream was closed under us
+            raise SinkError(f"cannot write log {self.path or 'stdout'}: {_reason(exc)}") from exc
         self.written += 1
         log.debug("wrote %s record", record.get("type"))

@@ -46,6 +46,9 @@ _client_logger.addFilter(_DemoteToDebug())
 # record type -> topic suffix
 TOPICS: Final[dict[str, str]] = {"metrics": "metrics", "alert": "alerts", "status": "status", "report": "report"}
 _RETAINED: Final = frozenset({"status", "report"})
+MAX_TOPIC_BYTES: Final = 65_535  # a topic is a UTF-8 string with a 16-bit length (MQTT 3.1.1, 1.5.3)
+# CONNACK return codes of a refused login: 4 bad user name or password, 5 not authorised (MQTT 3.1.1, 3.2.2.3)
+_AUTH_CODES: Final = frozenset({4, 5, 134, 135})
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,13 @@ def encode(record: Mapping[str, Any]) -> bytes:
         raise SinkError(f"record of type {record.get('type')!r} cannot be sent as JSON: {exc}") from exc
 
 
+def _is_auth_failure(exc: BaseException) -> bool:
+    """True when the broker refused the login (not when it could not be reached)."""
+    rc = getattr(exc, "rc", None)
+    code = getattr(rc, "value", rc)
+    return isinstance(code, int) and code in _AUTH_CODES
+
+
 def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
     """The TLS context for ``mqtts``; file problems surface here, at start-up, as ConfigError."""
     if not settings.tls:
@@ -109,11 +119,20 @@ class MqttSink:
     """``async with MqttSink(settings, stream_id="cam1") as sink: await sink.publish(record)``."""
 
     def __init__(self, settings: MqttSettings, *, stream_id: str, buffer_size: int = 1000) -> None:
+        if len(stream_id.encode("utf-8")) > MAX_TOPIC_BYTES:
+            raise ConfigError(f"stream_id: {len(stream_id.encode('utf-8'))} bytes, too long for an MQTT topic")
         validate_topic_part("stream_id", stream_id)
         if "/" in stream_id:
             raise ConfigError(f"stream_id = {stream_id!r}: must be a single topic level (no '/')")
         self.settings = settings
         self.stream_id = stream_id
+        longest = max((self.topic(kind) for kind in TOPICS), key=lambda t: len(t.encode("utf-8")))
+        if len(longest.encode("utf-8")) > MAX_TOPIC_BYTES:
+            # paho would refuse it on every (re)connect; say so once, at the start
+            raise ConfigError(
+                f"mqtt topic {longest[:60]!r}... is {len(longest.encode('utf-8'))} bytes; MQTT allows "
+                f"{MAX_TOPIC_BYTES} (shorten the prefix or --stream-id)"
+            )
         self._buffer = DropOldestBuffer(buffer_size)
         self._tls = tls_context(settings)
         self._client_id = settings.client_id or f"streameval-{stream_id}-{secrets.token_hex(4)}"
@@ -172,6 +191,9 @@ class MqttSink:
             await asyncio.wait_for(asyncio.shield(task), timeout=grace)
         except TimeoutError:
             logger.warning("MQTT publisher did not stop within %.1f s; cancelling it", grace)
+        except asyncio.CancelledError:
+            if not task.cancelled():  # we are cancelled ourselves; abandon() cancels only the publisher
+                raise
         finally:
             if not task.done():
                 task.cancel()
@@ -183,6 +205,14 @@ class MqttSink:
         self._inflight = None
         if self._abandoned:
             logger.warning("MQTT: %d records could not be sent before closing", self._abandoned)
+
+    def abandon(self) -> None:
+        """Stop waiting for the broker now (a second interrupt): what is still buffered is counted as abandoned."""
+        if self._task is None or self._task.done():
+            return
+        self._closing = True
+        self._deadline = 0.0
+        self._task.cancel()
 
     async def publish(self, record: Record) -> None:
         """Queue a record; returns at once and never raises for broker trouble (see ``stats``)."""
@@ -269,7 +299,16 @@ class MqttSink:
         first = self._failures == 0 or was_connected
         self._failures += 1
         self._last_error = f"{type(exc).__name__}: {exc}"
-        if first:
+        if _is_auth_failure(exc) and first:
+            logger.warning(
+                "MQTT authentication failed at %s (%s): check the user name and password; buffering up to %d "
+                "records and retrying with backoff up to %g s",
+                self.settings.describe(),
+                self._last_error,
+                self._buffer.capacity,
+                self.settings.backoff_max_s,
+            )
+        elif first:
             what = "lost connection to" if was_connected else "cannot reach"
             logger.warning(
                 "MQTT %s %s (%s); buffering up to %d records and retrying with backoff up to %g s",

@@ -16,6 +16,7 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from streameval.errors import ConfigError
+from streameval.redact import redact_url
 
 DEFAULT_PREFIX: Final = "streameval"
 _TOPIC_LEVELS_RE: Final = re.compile(r"^[^/#+\x00]+(?:/[^/#+\x00]+)*$")
@@ -129,17 +130,30 @@ _URL_OPTIONS: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
 
 def parse_mqtt_url(url: str) -> MqttSettings:
     """Settings from ``mqtt://user:pass@host:port/prefix?qos=1`` (``mqtts://`` turns TLS on, port 8883)."""
+    _, sep, rest = url.partition("://")
+    if sep and "@" in rest and "@" in rest.partition("/")[2] + rest.partition("?")[2] + rest.partition("#")[2]:
+        # An '@' after a '/', '?' or '#': a password (or user name) with one of those characters unencoded. Say so
+        # without echoing any piece of it (urlsplit would cut the password and quote a part as port or path).
+        raise ConfigError(
+            f"mqtt URL = {redact_url(url)!r}: the user name or password holds a raw '/', '?', '#' or '@': "
+            "percent-encode them (%2F, %3F, %23, %40)"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"mqtt URL = {_redact(url)!r}: {exc}") from exc
+        # the parser's own message may quote part of the password (e.g. as a port): never show it
+        raw = str(exc)
+        reason = (
+            "Port out of range 0-65535" if "out of range" in raw else "port is not a number" if "Port" in raw else ""
+        )
+        raise ConfigError(f"mqtt URL = {redact_url(url)!r}: {reason or 'not a valid URL'}") from exc
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise ConfigError(f"mqtt URL = {_redact(url)!r}: scheme must be mqtt:// or mqtts://")
+        raise ConfigError(f"mqtt URL = {redact_url(url)!r}: scheme must be mqtt:// or mqtts://")
     if not parts.hostname:
-        raise ConfigError(f"mqtt URL = {_redact(url)!r}: no host")
+        raise ConfigError(f"mqtt URL = {redact_url(url)!r}: no host")
     if parts.fragment:
-        raise ConfigError(f"mqtt URL = {_redact(url)!r}: unexpected fragment #{parts.fragment}")
+        raise ConfigError(f"mqtt URL = {redact_url(url)!r}: unexpected fragment #{parts.fragment}")
     tls = parts.scheme == "mqtts"
     values: dict[str, Any] = {
         "host": parts.hostname,
@@ -176,8 +190,3 @@ def settings_from_config(table: Mapping[str, Any]) -> MqttSettings:
         return replace(settings, **overrides)
     except TypeError as exc:
         raise ConfigError(f"mqtt: {exc}") from exc
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for error messages."""
-    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", url)

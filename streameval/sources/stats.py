@@ -46,6 +46,7 @@ class SourceStats:
     max_gap_seconds: float = 0.0
     stalls: int = 0  # reads that produced nothing for longer than read_timeout
     errors: int = 0  # decode errors, failed opens, broken reads
+    pts_resets: int = 0  # timestamps that went backwards within one connection (a new segment starts there)
     last_error: str | None = None
     end_reason: EndReason | None = None  # None while the source is running
     pts_offset: float | None = None

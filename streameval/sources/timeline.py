@@ -42,6 +42,9 @@ class Timeline:
     - Frames without a timestamp get the previous raw pts plus one frame interval (``index / fps`` at start).
     - ``new_segment`` (live reconnect) and raw jumps larger than ``max_jump`` seconds re-anchor the offset with
       :func:`continued_offset`, so live stream time never goes backwards and covers outages.
+    - A raw pts that goes backwards (more than half a frame: concatenated MPEG-TS segments, a wrapped clock) starts
+      a new segment one frame interval after the last frame, in files too: frames are never folded onto earlier
+      ones. ``resets`` counts these.
     """
 
     def __init__(self, fps: float | None, *, max_jump: float | None) -> None:
@@ -52,6 +55,7 @@ class Timeline:
         self._last_pts: float | None = None
         self._last_wall: float | None = None
         self._resume = False
+        self.resets = 0
 
     @property
     def frame_interval(self) -> float:
@@ -72,12 +76,15 @@ class Timeline:
         if self.offset is None:
             self.offset = raw
         elif self._last_pts is not None and self._last_wall is not None:
+            backwards = self._last_raw is not None and raw - self._last_raw < -self._interval * 0.5
             jumped = (
                 self._max_jump is not None
                 and self._last_raw is not None
                 and not (-self._interval * 0.5 <= raw - self._last_raw <= self._max_jump)
             )
-            if self._resume or jumped:
+            if backwards and not self._resume:
+                self.resets += 1
+            if self._resume or jumped or backwards:
                 self.offset = continued_offset(raw, self._last_pts, wall - self._last_wall, self._interval)
         self._resume = False
         self._last_raw = raw

@@ -160,15 +160,26 @@ class DecodeWorker:
                 log.warning("%s: giving up after %d attempts", self.spec.spec, attempt + 1)
                 return "gave_up"
             delay = backoff_delay(attempt, base=self.settings.base_backoff, maximum=self.settings.max_backoff)
+            if self.settings.give_up_after is not None:
+                # never sleep past the give-up time: --give-up-after 5s ends at 5 s, not at the next backoff step
+                remaining = self.settings.give_up_after - (self._clock.now() - outage_since)
+                delay = max(0.0, min(delay, remaining))
             attempt += 1
             if self._clock.wait(delay, self.stop):
                 break
+            if self._out_of_time(outage_since):
+                log.warning("%s: giving up after %d attempts", self.spec.spec, attempt)
+                return "gave_up"
         return "closed"
 
     def _give_up(self, attempt: int, outage_since: float) -> bool:
         s = self.settings
         if s.max_retries is not None and attempt >= s.max_retries:
             return True
+        return self._out_of_time(outage_since)
+
+    def _out_of_time(self, outage_since: float) -> bool:
+        s = self.settings
         return s.give_up_after is not None and self._clock.now() - outage_since >= s.give_up_after
 
     # -- one pass over an open container ------------------------------------------------------------------
@@ -205,7 +216,14 @@ class DecodeWorker:
         image = to_rgb(frame, self.size)
         self._stats.add(frames_decoded=1)
         wall = self._clock.now()
+        resets = self._timeline.resets
         pts = self._timeline.map(frame_time(frame), wall)
+        if self._timeline.resets > resets:
+            # Counted and segmented like a live gap; warned once per source (the count is in the report).
+            level = logging.WARNING if resets == 0 else logging.DEBUG
+            log.log(level, "%s: timestamps went backwards at frame %d; new segment", self.spec.spec, self._index)
+            self._stats.add(pts_resets=1)
+            self._stats.gap(0.0)
         if self.settings.realtime:
             if self._pace_anchor is None:
                 self._pace_anchor = (pts, wall)
