@@ -378,6 +378,8 @@ def build_report(
     started: float,
     tolerance: float,
 ) -> dict[str, Any]:
+    from streameval.models.zoo import used_models  # here: the zoo's import loads numpy and the model code
+
     totals = windower.totals()
     status: str = result.status if result is not None else "failed"
     error = None if failure is None else f"{type(failure).__name__}: {failure}"
@@ -421,6 +423,7 @@ def build_report(
             "live": config.live,
         },
         "totals": totals,
+        "models": used_models(),  # folder and sha256 of every model file the run loaded
     }
     paper = paper_block(windower.metrics)
     if paper is not None:

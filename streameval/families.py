@@ -69,8 +69,11 @@ def _face_models(
 
 
 def new_run() -> None:
-    """Forget the models loaded for the previous run."""
+    """Forget the models loaded for the previous run (and their record for its report)."""
+    from streameval.models.zoo import forget_used_models
+
     _face_models.cache_clear()
+    forget_used_models()
 
 
 def face_models(config: RunConfig) -> tuple[BlazeFaceDetector, FaceMeshLandmarker]:
@@ -158,6 +161,7 @@ def identity_family(config: RunConfig) -> Family:
             embedders.append((key, onnx_dlib, opts.dlib_threshold))
         else:
             from streameval.models.insightface_backend import ArcFaceEmbedder
+            from streameval.models.zoo import record_user_model
 
             where = opts.insightface_dir or resolve_models_dir(models.dir) / "insightface" / "buffalo_l"
             path = where / "w600k_r50.onnx"
@@ -166,6 +170,7 @@ def identity_family(config: RunConfig) -> Family:
                     f"[identity] recognisers includes 'insightface' but {path} does not exist: place "
                     "the buffalo_l files there or set [identity] insightface_dir (docs/insightface.md)"
                 )
+            record_user_model("insightface_arcface", path)  # nothing pins a user's file: the report names it
             embedders.append(
                 (
                     key,

@@ -24,12 +24,13 @@ def add_parser(subparsers: Any) -> None:
     deid = subparsers.add_parser(
         "deidentify",
         help="write a de-identified copy of a video (blur, pixelate, mask, face swap)",
-        description="Reference de-identifiers: find faces in every frame of SRC and write DST (MP4, H.264) with "
-        "them blurred, pixelated, masked black, or swapped with a target portrait. Timestamps are kept; frames "
+        description="Reference de-identifiers: find faces in every frame of SRC and write DST (H.264 in the "
+        "container its extension names: .mp4, .m4v, .mov or .mkv) with them blurred, pixelated, masked black, or "
+        "swapped with a target portrait. Every frame's timestamp is kept (variable frame rates too); frames "
         "without a face pass through unchanged.",
     )
-    deid.add_argument("src", help="input video file")
-    deid.add_argument("dst", help="output video file (.mp4)")
+    deid.add_argument("src", help="input video file (not a still image)")
+    deid.add_argument("dst", help="output video file: .mp4, .m4v, .mov or .mkv; never the input")
     deid.add_argument("--method", required=True, choices=METHODS, help="what to do with each face")
     deid.add_argument(
         "--strength",

@@ -1,9 +1,11 @@
 """De-identify a video file frame by frame: decode with PyAV, process, encode H.264 with the same timestamps.
 
 Memory stays bounded (one decoded frame plus the codecs' own buffers). The output keeps every frame's
-presentation time, so a time-paired evaluation lines the two videos up frame for frame. Audio is dropped.
-The file is written under a temporary name and renamed when complete, so a crash never leaves a half video
-under the final name.
+presentation time, so a time-paired evaluation lines the two videos up frame for frame; the encoder works in
+the input's own time base, so variable frame rates and clips whose average rate disagrees with their
+timestamps come out with the same times too. The output's extension picks its container (MP4, MOV, Matroska);
+audio is dropped. The file is written under a temporary name and renamed when complete, so a crash never leaves
+a half video under the final name, and the input itself is never a valid output.
 """
 
 from __future__ import annotations
@@ -23,10 +25,15 @@ import av.video.stream
 import numpy as np
 
 from streameval.deidentify.methods import check_method, make_processor
-from streameval.errors import InputError, SinkError
+from streameval.errors import InputError, SinkError, UsageError
 from streameval.models.base import FaceDetector, Image, Landmarker
 
 log = logging.getLogger(__name__)
+
+#: output container by file extension: each carries H.264 with a timestamp per frame (AVI, for one, has only a
+#: fixed frame rate, so it cannot keep the source's times)
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+_GRID_TIME_BASE = Fraction(1, 90000)  # for inputs without a time base of their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +65,24 @@ def _open_input(src: Path) -> av.container.InputContainer:
     if not isinstance(container, av.container.InputContainer) or not container.streams.video:
         container.close()
         raise InputError(f"{src}: no video stream")
+    if _is_image_format(container.format.name):
+        container.close()
+        raise InputError(f"{src}: is a still image, not a video; de-identify a video file")
     return container
+
+
+def _is_image_format(names: str) -> bool:
+    """FFmpeg's demuxers for single images: ``image2`` (by extension) and the ``*_pipe`` probes (png_pipe...)."""
+    return any(name == "image2" or name.endswith("_pipe") for name in names.split(","))
+
+
+def output_format(dst: Path) -> str:
+    """The container for ``dst``'s extension; UsageError for one we do not write (never a mislabelled file)."""
+    fmt = CONTAINERS.get(dst.suffix.lower())
+    if fmt is None:
+        given = f"'{dst.suffix}' is not one streameval writes" if dst.suffix else "it has none"
+        raise UsageError(f"{dst}: the output's extension picks its container and {given}; use {', '.join(CONTAINERS)}")
+    return fmt
 
 
 def _check_output(dst: Path, src: Path) -> None:
@@ -93,7 +117,8 @@ def deidentify_video(
     crf: int = 18,
     **options: Any,
 ) -> DeidStats:
-    """Write the de-identified version of video ``src`` to ``dst`` (MP4, H.264, yuv420p) with ``method``.
+    """Write the de-identified version of video ``src`` to ``dst`` (H.264, yuv420p, in the container its extension
+    names: see :data:`CONTAINERS`) with ``method``.
 
     ``method`` is 'blur', 'pixelate', 'mask' or 'swap'; ``options`` are the method's own (see
     :data:`streameval.deidentify.methods.OPTIONS`). ``detector``/``landmarker`` default to the zoo's models.
@@ -102,6 +127,7 @@ def deidentify_video(
     src_path, dst_path = Path(src), Path(dst)
     check_method(method, options)
     _check_output(dst_path, src_path)
+    fmt = output_format(dst_path)
     with _open_input(src_path) as inp:
         if detector is None or (method == "swap" and landmarker is None):
             from streameval.models.loaders import load_detector, load_landmarker
@@ -110,9 +136,9 @@ def deidentify_video(
             if method == "swap":
                 landmarker = landmarker or load_landmarker()
         process = make_processor(method, options, detector, landmarker)
-        tmp = dst_path.with_name(f".{dst_path.name}.partial.mp4")
+        tmp = dst_path.with_name(f".{dst_path.name}.partial{dst_path.suffix}")
         try:
-            stats = _transcode(inp, tmp, process, method, crf, src_path)
+            stats = _transcode(inp, tmp, fmt, process, method, crf, src_path, dst_path)
             os.replace(tmp, dst_path)
         except OSError as exc:
             raise SinkError(f"{dst_path}: cannot write: {exc}") from exc
@@ -131,17 +157,28 @@ def deidentify_video(
 
 
 def _transcode(
-    inp: av.container.InputContainer, tmp: Path, process: Any, method: str, crf: int, src: Path
+    inp: av.container.InputContainer,
+    tmp: Path,
+    fmt: str,
+    process: Any,
+    method: str,
+    crf: int,
+    src: Path,
+    dst: Path,
 ) -> DeidStats:
     vin = inp.streams.video[0]
     rate = vin.average_rate or vin.guessed_rate or Fraction(25)
-    time_base = vin.time_base or Fraction(1, 90000)
+    # The encoder counts time in the input's own units: in 1/rate units (PyAV's default) frames of a variable
+    # rate, or of a clip whose average rate disagrees with its timestamps, round onto the same tick and the
+    # muxer refuses them (EINVAL).
+    time_base = vin.time_base or _GRID_TIME_BASE
     frames = face_frames = faces = 0
     busy = 0.0
+    last_pts: int | None = None
     try:
-        out = av.open(str(tmp), mode="w", format="mp4")
+        out = av.open(str(tmp), mode="w", format=fmt)
     except (av.error.FFmpegError, OSError) as exc:
-        raise SinkError(f"{tmp.with_name(tmp.name[1:-12])}: cannot create: {exc}") from exc
+        raise SinkError(f"{dst}: cannot create: {exc}") from exc
     with out:
         vout: av.video.stream.VideoStream | None = None
         try:
@@ -158,6 +195,7 @@ def _transcode(
                     vout = out.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": "medium"})
                     vout.width, vout.height = picture.shape[1], picture.shape[0]
                     vout.pix_fmt = "yuv420p"
+                    vout.codec_context.time_base = time_base
                     vout.time_base = time_base
                     if picture.shape != image.shape:
                         log.warning(
@@ -170,7 +208,13 @@ def _transcode(
                         )
                 new = av.VideoFrame.from_ndarray(picture, format="rgb24")
                 # Keep the source's presentation times; a stream without them gets a regular grid.
-                new.pts = frame.pts if frame.pts is not None else round((frames - 1) / (rate * time_base))
+                pts = frame.pts if frame.pts is not None else round((frames - 1) / (rate * time_base))
+                if last_pts is not None and pts <= last_pts:
+                    raise InputError(
+                        f"{src}: frame {frames} is at {float(pts * time_base):.3f} s, not after the previous frame "
+                        f"({float(last_pts * time_base):.3f} s); timestamps that repeat or go back cannot be kept"
+                    )
+                last_pts = new.pts = pts
                 new.time_base = time_base
                 for packet in vout.encode(new):
                     out.mux(packet)
@@ -181,6 +225,8 @@ def _transcode(
             raise InputError(f"{src}: corrupt or truncated video after {frames} frame(s): {exc}") from exc
     if frames == 0:
         raise InputError(f"{src}: no decodable video frames")
+    if frames == 1 and inp.format.name == "gif":  # a GIF is a video only when it is animated
+        raise InputError(f"{src}: is a still image, not a video; de-identify a video file")
     return DeidStats(
         method=method,
         frames=frames,

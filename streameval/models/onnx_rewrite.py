@@ -111,3 +111,63 @@ def rewrite_prelu_file(path: Path) -> int:
     ox.save(new, str(path))
     log.info("%s: %d PRelu node(s) rewritten as depthwise convolutions", path, replaced)
     return replaced
+
+
+def canonical_names(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` whose internal tensor and node names follow the order of the nodes.
+
+    tf2onnx numbers the tensors it creates (``const_fold_opt__714``) in an order that varies between runs, lists
+    the initializers in that order and writes the temporary path of the ``.tflite`` into the doc string: two
+    conversions of one file give the same graph in different bytes. Renaming every tensor that is not a graph
+    input or output by first use (``t0``, ``t1``, ...) and every node by position, sorting the initializers and
+    dropping the doc string makes the file byte-reproducible, so its sha256 can be pinned. The graph's interface
+    (input and output names) is unchanged.
+    """
+    ox = _onnx()
+    out: onnx.ModelProto = ox.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    graph.doc_string = ""  # tf2onnx writes the (temporary) path of the .tflite it read here
+    keep = {v.name for v in graph.input} | {v.name for v in graph.output}
+    mapping: dict[str, str] = {}
+
+    def rename(name: str) -> str:
+        if not name or name in keep:  # "" marks an omitted optional input
+            return name
+        if name not in mapping:
+            mapping[name] = f"t{len(mapping)}"
+        return mapping[name]
+
+    for i, node in enumerate(graph.node):
+        if any(attr.type in (ox.AttributeProto.GRAPH, ox.AttributeProto.GRAPHS) for attr in node.attribute):
+            raise ValueError(f"node {node.name!r} ({node.op_type}) has a subgraph: not handled by canonical_names")
+        inputs, outputs = [rename(n) for n in node.input], [rename(n) for n in node.output]
+        del node.input[:], node.output[:]
+        node.input.extend(inputs)
+        node.output.extend(outputs)
+        node.name = f"{node.op_type}_{i}"
+    for init in graph.initializer:
+        init.name = rename(init.name)
+    for info in graph.value_info:
+        info.name = rename(info.name)
+
+    renamed = set(mapping.values())
+
+    def order(name: str) -> tuple[int, str]:
+        return (int(name[1:]), name) if name in renamed else (-1, name)
+
+    for field in (graph.initializer, graph.value_info):
+        items = sorted(field, key=lambda item: order(item.name))
+        copies = [type(item)() for item in items]
+        for copy, item in zip(copies, items, strict=True):
+            copy.CopyFrom(item)
+        del field[:]
+        field.extend(copies)
+    ox.checker.check_model(out)
+    return out
+
+
+def canonicalise_file(path: Path) -> None:
+    """:func:`canonical_names` on the ONNX file at ``path``, in place."""
+    ox = _onnx()
+    ox.save(canonical_names(ox.load(str(path))), str(path))

