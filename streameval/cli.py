@@ -115,6 +115,13 @@ def _add_evaluation_args(p: argparse.ArgumentParser, live: bool) -> None:
     g.add_argument("--report", help="final report JSON file, or - for stdout (default streameval_report.json)")
     g.add_argument("--sink", action="append", help="extra sink URL, e.g. mqtt://user@host:1883/prefix (repeat)")
     g.add_argument("--stream-id", help="name of this stream pair in records and topics (default 'default')")
+    g.add_argument(
+        "--live-view",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="at a terminal, a block of the latest values, alerts, lag and drops instead of the progress line "
+        "(default: on for run, off for replay)",
+    )
     g.add_argument("--html", help="also draw the run as a self-contained HTML page (see 'streameval report')")
     g.add_argument(
         "--metrics-port", help="serve Prometheus metrics on PORT (127.0.0.1) or HOST:PORT, at /metrics, during the run"
@@ -173,14 +180,23 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 class _Progress:
-    """One status line on stderr per record (rewritten in place on a terminal)."""
+    """One status line on stderr per record (rewritten in place on a terminal), or the live view (a block of
+    the latest values, :mod:`streameval.liveview`) when asked for and stderr is a terminal."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, view: bool = False) -> None:
         self.enabled = enabled
         self.tty = sys.stderr.isatty()
         self.started = time.monotonic()
+        self.view: Any = None
+        if enabled and view and self.tty:
+            from streameval.liveview import LiveView
+
+            self.view = LiveView(sys.stderr)
 
     def __call__(self, record: Record) -> None:
+        if self.enabled and self.view is not None:
+            self.view(record)
+            return
         if not self.enabled or record.get("type") != "metrics":
             return
         window = record["window"]
@@ -195,7 +211,7 @@ class _Progress:
         sys.stderr.flush()
 
     def done(self) -> None:
-        if self.enabled and self.tty:
+        if self.enabled and self.tty and self.view is None:
             sys.stderr.write("\n")
 
 
@@ -246,7 +262,8 @@ def _evaluate_command(args: argparse.Namespace, interrupts: _Interrupts) -> int:
         outputs = (config.source, config.deid, config.report, config.log)
         check_output(html, [Path(p) for p in outputs if p and p != "-"], option="--html")
     log.info("evaluating %s against %s", config.source, config.deid)  # URLs are redacted by the log filter
-    progress = _Progress(enabled=not args.quiet)
+    view = args.live_view if args.live_view is not None else bool(args.live)  # run: on at a terminal
+    progress = _Progress(enabled=not args.quiet, view=view)
     report = asyncio.run(_evaluate_with_signals(config, progress, interrupts))
     progress.done()
     if html is not None:
