@@ -302,3 +302,20 @@ def test_canonical_names_make_two_conversions_byte_identical() -> None:
     assert one.SerializeToString() == two.SerializeToString()
     assert [i.name for i in one.graph.input] == ["x"] and [o.name for o in one.graph.output] == ["y"]
     assert one.graph.doc_string == ""
+
+
+def test_case09_manifest_entries_of_the_wrong_type(zoo_copy: Path) -> None:
+    """Case 9: a manifest entry of the wrong type crashed verify. The pins decide now: a mangled entry is only a
+    record, and a manifest that is not one at all is one line and the model exit code, never a traceback."""
+    path = zoo_copy / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    manifest["models"]["face_mesh"] = ["not", "an", "entry"]
+    manifest["models"]["face_detector"] = "text"
+    path.write_text(json.dumps(manifest))
+    ok = _streameval("models", "verify", "--models-dir", zoo_copy, "--only", *FACE)
+    assert ok.returncode == 0 and "face_mesh: ok" in ok.stdout, ok.stdout + ok.stderr
+    path.write_text("[1, 2]")
+    bad = _streameval("models", "verify", "--models-dir", zoo_copy, "--only", *FACE)
+    assert bad.returncode == 4 and "Traceback" not in bad.stderr
+    expected = f"{path} is not a streameval manifest (format 1); delete it and run `streameval models build`"
+    assert bad.stderr.strip().splitlines() == [f"streameval: error: {expected}"]
