@@ -14,6 +14,7 @@ and statistics read back; every other pair (new, failed, interrupted, settings c
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import hashlib
@@ -34,7 +35,7 @@ from streameval.batch.aggregate import FinishedPair, aggregate, table_csv
 from streameval.batch.manifest import PairSpec, RowError, load_manifest
 from streameval.batch.state import PairStats, from_bytes
 from streameval.batch.worker import PairOutcome, PairTask, models_digest
-from streameval.config import load_config
+from streameval.config import RunConfig, apply_settings, load_config
 from streameval.errors import ConfigError, SinkError, StreamevalError
 from streameval.sinks.jsonl import write_json_atomic
 
@@ -105,6 +106,7 @@ def _merge_settings(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, An
 
 def pair_config(pair: PairSpec, settings: BatchSettings) -> dict[str, Any]:
     """The pair's complete run settings: the config file, then the flags, then the row (ConfigError if bad)."""
+    apply_settings(RunConfig(), copy.deepcopy(pair.options), "options")  # a row's own mistakes named as such
     row: dict[str, Any] = {"source": pair.source, "deid": pair.deid, "stream_id": pair.id}
     refs = {k: v for k, v in (("ref_a", pair.ref_a), ("ref_b", pair.ref_b)) if v}
     if refs:

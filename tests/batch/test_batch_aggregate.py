@@ -28,13 +28,17 @@ def _moments(x: Arr) -> Moments:
     return Moments(len(x), float(x.mean()), float(((x - x.mean()) ** 2).sum()))
 
 
-def _pair(i: int, method: str, rng: np.random.Generator, dim: int, clips: int, frames: int) -> tuple[FinishedPair, dict]:
+def _pair(
+    i: int, method: str, rng: np.random.Generator, dim: int, clips: int, frames: int
+) -> tuple[FinishedPair, dict]:
     # features with a large common offset and per-video shifts: the merge must not lose accuracy to them
     src = 50.0 + rng.normal(size=(clips, dim)) + rng.normal(size=dim)
     deid = 50.0 + 1.5 * rng.normal(size=(clips, dim)) + 0.3
     aus_src = rng.uniform(0, 5, size=(frames, len(AU_KEYS)))
     aus_deid = 0.6 * aus_src + rng.uniform(0, 2, size=aus_src.shape) + i * 0.2
-    dist = {name: rng.uniform(0.2, 1.0, size=frames) for name in ("deid_a", "deid_b", "deid_src", "source_a", "source_b")}
+    dist = {
+        name: rng.uniform(0.2, 1.0, size=frames) for name in ("deid_a", "deid_b", "deid_src", "source_a", "source_b")
+    }
     gs = {}
     for side, x in (("source", src), ("deid", deid)):
         g = GaussianStats(dim)
