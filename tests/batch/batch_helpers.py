@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 METHODS = ("blur", "pixelate", "mask", "swap")
 
@@ -19,3 +21,19 @@ def write_manifest(
         lines.append(f"{examples['original']},{examples['original']},none,")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def assert_close(a: Any, b: Any, path: str = "") -> None:
+    """Same structure and values; floats to 1e-9 relative (the same computation in another process)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), path
+        for k in a:
+            assert_close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), f"{path}: {a} != {b}"
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"

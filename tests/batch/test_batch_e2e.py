@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from batch_helpers import write_manifest
+from batch_helpers import assert_close, write_manifest
 
 from streameval import windows
 from streameval.analysis.base import Observation
@@ -27,7 +27,7 @@ FAMILIES = ("deid", "expression", "reality", "coverage")
 CONFIG = """\
 metrics = ["identity", "expression", "reality"]
 [reality]
-clip_every = "1s"  # about 4 clips per 4 s pair, so each pair has an FID of its own
+clip_every = "2s"  # 2 clips per 4 s pair: each pair has an FID of its own, at half the I3D cost of 1s
 """
 
 
@@ -39,22 +39,6 @@ def frechet_numpy(x: np.ndarray, y: np.ndarray) -> float:
     diff = x.mean(axis=0) - y.mean(axis=0)
     nuclear = np.linalg.svd(a @ b.T, compute_uv=False).sum()
     return float(diff @ diff + (a * a).sum() + (b * b).sum() - 2.0 * nuclear)
-
-
-def assert_close(a: Any, b: Any, path: str = "") -> None:
-    """Same structure and values; floats to 1e-9 relative (the same computation in another process)."""
-    if isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), path
-        for k in a:
-            assert_close(a[k], b[k], f"{path}.{k}")
-    elif isinstance(a, list):
-        assert isinstance(b, list) and len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_close(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), f"{path}: {a} != {b}"
-    else:
-        assert a == b, f"{path}: {a!r} != {b!r}"
 
 
 def test_batch_equals_single_replays_and_pools_exactly(
@@ -82,6 +66,7 @@ def test_batch_equals_single_replays_and_pools_exactly(
 
     monkeypatch.setattr(windows, "update_all", keep)
     observed: dict[str, list[Observation]] = {}
+    started = time.monotonic()
     for row in summary["pairs"]:
         pair_cfg = cfg
         if row["method"] == "swap":
@@ -101,6 +86,8 @@ def test_batch_equals_single_replays_and_pools_exactly(
         assert_close(stored["pairing"], replay["pairing"], f"{row['id']}.pairing")
         assert (out / "pairs" / row["id"] / "records.jsonl").read_text().count("\n") == replay["stream"]["records"] + 1
 
+    replays_s = time.monotonic() - started
+    print(f"batch of 5 pairs, 2 workers: {batch_s:.1f} s; the same 5 replays one after another: {replays_s:.1f} s")
     # Pooled values against numpy over every video's observations.
     methods = summary["methods"]
     assert set(methods) == {"blur", "pixelate", "mask", "swap", "none", "overall"}
@@ -110,7 +97,7 @@ def test_batch_equals_single_replays_and_pools_exactly(
         src = np.array([c["source_pool"] for c in clips], np.float64)
         deid = np.array([c["deid_pool"] for c in clips], np.float64)
         fid = group["reality"]["fid"]
-        assert fid["clips_source"] == fid["clips_deid"] == len(clips) >= 3
+        assert fid["clips_source"] == fid["clips_deid"] == len(clips) >= 2
         reference = frechet_numpy(src, deid)
         if method == "none":
             assert fid["value"] == 0.0 and abs(reference) < 1e-6 * np.trace(np.cov(src, rowvar=False))
@@ -120,15 +107,21 @@ def test_batch_equals_single_replays_and_pools_exactly(
 
         ident = [next(iter(o.values["distances"].values())) for o in obs if o.analyser == "identity"]
         dist_a = np.array([d["deid_a"] for d in ident if d.get("deid_a") is not None])
-        assert group["paper"]["deid"]["A_mean"] == pytest.approx(dist_a.mean(), rel=1e-9)
-        assert group["paper"]["deid"]["A_std"] == pytest.approx(dist_a.std(), rel=1e-6, abs=1e-9)
-        assert group["leak_rate"]["rate"] == pytest.approx(float(np.mean(dist_a <= 0.6)), abs=1e-12)
-        assert group["leak_rate"]["n"] == len(dist_a)
+        assert group["leak_rate"]["n"] == group["paper"]["deid"]["A_n"] == len(dist_a)
+        if len(dist_a) == 0:  # the mask leaves no face to recognise
+            assert group["paper"]["deid"]["A_mean"] is None and group["leak_rate"]["rate"] is None
+        else:
+            assert group["paper"]["deid"]["A_mean"] == pytest.approx(dist_a.mean(), rel=1e-9)
+            assert group["paper"]["deid"]["A_std"] == pytest.approx(dist_a.std(), rel=1e-6, abs=1e-9)
+            assert group["leak_rate"]["rate"] == pytest.approx(float(np.mean(dist_a <= 0.6)), abs=1e-12)
 
         aus = [o.values for o in obs if o.analyser == "expression"]
         both = [
             (v["source_aus"], v["deid_aus"]) for v in aus if v["source_aus"] is not None and v["deid_aus"] is not None
         ]
+        if not both:  # the mask leaves no face whose AUs could be compared
+            assert all(group["paper"]["deid"][key] == [None, None] for key in AU_KEYS)
+            continue
         a = np.array([s for s, _ in both], np.float64)
         b = np.array([d for _, d in both], np.float64)
         for j, key in enumerate(AU_KEYS):
@@ -138,7 +131,6 @@ def test_batch_equals_single_replays_and_pools_exactly(
                 assert pcc == pytest.approx(float(np.corrcoef(a[:, j], b[:, j])[0, 1]), rel=1e-7, abs=1e-9)
     table = (out / "table.csv").read_text().splitlines()
     assert len(table) == 1 + 2 * 6
-    print(f"batch of 5 pairs, 2 workers: {batch_s:.1f} s")
 
 
 def _batch_cmd(manifest: Path, out: Path, cfg: Path) -> list[str]:
