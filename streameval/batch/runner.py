@@ -184,10 +184,15 @@ class Store:
         if outcome.status == "complete" and outcome.report is not None:
             report = dict(outcome.report)
             report["report_path"] = str(d / "report.json")
-            write_json_atomic(d / "report.json", report)
-            _write_bytes_atomic(d / "records.jsonl", outcome.records)
-            _write_bytes_atomic(d / "state.npz", outcome.state)
-            finished = FinishedPair(pair.id, pair.method, report, PairStats.parse(from_bytes(outcome.state)))
+            try:  # e.g. a worker on another streameval version: that pair fails, not the batch
+                stats = PairStats.parse(from_bytes(outcome.state))
+            except (KeyError, ValueError, OSError) as exc:
+                meta["status"], meta["error"] = "failed", f"unreadable statistics from the worker: {exc!r}"
+            else:
+                write_json_atomic(d / "report.json", report)
+                _write_bytes_atomic(d / "records.jsonl", outcome.records)
+                _write_bytes_atomic(d / "state.npz", outcome.state)
+                finished = FinishedPair(pair.id, pair.method, report, stats)
         write_json_atomic(d / "pair.json", meta)
         return finished
 
@@ -277,8 +282,9 @@ def run_batch(
                         finished[pair.id] = result
                         failed.pop(pair.id, None)
                     else:
-                        failed[pair.id] = outcome.error or outcome.status
-                        log.error("%s: failed after %d attempt(s): %s", pair.id, n, outcome.error)
+                        error = (store.status(pair.id) or {}).get("error") or outcome.error or outcome.status
+                        failed[pair.id] = error
+                        log.error("%s: failed after %d attempt(s): %s", pair.id, n, error)
                     ran = len(finished) - skipped + len(failed)
                     left = len(todo) - ran
                     elapsed = time.monotonic() - started

@@ -7,14 +7,15 @@ videos. This file keeps what they were computed from, so the batch can pool exac
   ``deid.{leak,swap}.{n,k}``: verified-as-A / verified-as-B counts;
 * ``expression.{deid,source}.<field>``: the 17-AU paired moments (:class:`~streameval.stats.moments.PairState`)
   of the de-identified stream against the source and of the source against itself (the paper's source row);
-* ``reality.<feature>.<side>.{n,mean,scatter}``: count, mean and scatter matrix Σ(x-μ)(x-μ)ᵀ of the I3D clip
-  features (``pool`` 1024-d, ``logits`` 400-d). Its size is fixed by the feature dimension (about 10 MB a
-  pair as float64), not by the video's length.
+* ``reality.<feature>.<side>.{n,mean,scatter_triu}``: count, mean and the upper triangle of the scatter matrix
+  Σ(x-μ)(x-μ)ᵀ of the I3D clip features (``pool`` 1024-d, ``logits`` 400-d). Its size is fixed by the feature
+  dimension (about 10 MB a pair as float64), not by the video's length.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -121,11 +122,19 @@ def extract(metrics: list[Metric]) -> Arrays:
                 for side, stats in zip(SIDES, metric.total[feature], strict=True):
                     g = Gaussian.from_stats(stats)
                     prefix = f"reality.{feature}.{side}"
-                    out[f"{prefix}.n"], out[f"{prefix}.mean"], out[f"{prefix}.scatter"] = (
-                        np.asarray(g.n),
-                        g.mean,
-                        g.scatter,
-                    )
+                    out[f"{prefix}.n"], out[f"{prefix}.mean"] = np.asarray(g.n), g.mean
+                    # The scatter matrix is exactly symmetric: its upper triangle halves the file, losslessly.
+                    out[f"{prefix}.scatter_triu"] = g.scatter[np.triu_indices(g.scatter.shape[0])]
+    return out
+
+
+def _symmetric(triu: NDArray[Any]) -> Vec:
+    """The d×d symmetric matrix whose upper triangle (row-major, as np.triu_indices) is ``triu``."""
+    d = math.isqrt(8 * triu.size + 1) // 2  # triu.size = d(d+1)/2
+    out = np.zeros((d, d))
+    out[np.triu_indices(d)] = triu
+    lower = np.tril_indices(d, -1)
+    out[lower] = out.T[lower]
     return out
 
 
@@ -173,7 +182,7 @@ class PairStats:
                     side: Gaussian(
                         int(arrays[f"reality.{feature}.{side}.n"]),
                         arrays[f"reality.{feature}.{side}.mean"],
-                        arrays[f"reality.{feature}.{side}.scatter"],
+                        _symmetric(arrays[f"reality.{feature}.{side}.scatter_triu"]),
                     )
                     for side in SIDES
                 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import scipy.linalg
 from numpy.typing import NDArray
 
@@ -117,3 +118,32 @@ def test_bootstrap_interval_resamples_videos() -> None:
     one = bootstrap_rate(np.array([3]), np.array([10]))
     assert one["ci_low"] == one["ci_high"] == one["rate"] == 0.3
     assert bootstrap_rate(np.array([0]), np.array([0]))["rate"] is None
+
+
+def test_state_file_round_trip_from_the_metric_families() -> None:
+    """extract -> npz bytes -> parse gives back what the families hold, and the pooled FID of one pair equals the
+    family's own whole-stream FID."""
+    from streameval.analysis.base import Observation
+    from streameval.batch.state import extract, from_bytes, to_bytes
+    from streameval.metrics.expression import ExpressionMetric
+    from streameval.metrics.reality import RealityMetric
+
+    rng = np.random.default_rng(5)
+    reality, expression = RealityMetric(window=2.0), ExpressionMetric(window=2.0)
+    src, deid = 3.0 + rng.normal(size=(6, 1024)), rng.normal(size=(6, 1024))
+    for t, (a, b) in enumerate(zip(src, deid, strict=True)):
+        values = {"source_pool": a, "deid_pool": b, "source_logits": a[:400], "deid_logits": b[:400]}
+        reality.update(Observation("reality", float(t), values))
+    aus = rng.uniform(0, 5, size=(30, len(AU_KEYS)))
+    for t, a in enumerate(aus):
+        expression.update(Observation("expression", t / 30, {"source_aus": a, "deid_aus": a[::-1].copy()}))
+    stats = PairStats.parse(from_bytes(to_bytes(extract([reality, expression]))))
+    assert stats.distances is None and stats.reality is not None and stats.expression is not None
+    g = stats.reality["pool"]["deid"]
+    assert g.n == 6 and np.allclose(g.mean, deid.mean(axis=0), rtol=0, atol=1e-12)
+    assert np.array_equal(g.scatter, g.scatter.T)
+    assert np.allclose(g.cov(), np.cov(deid, rowvar=False), rtol=1e-10, atol=1e-12)
+    pair = FinishedPair("p", "m", {"paper": {}, "totals": {}}, stats)
+    pooled = aggregate([pair])["m"]
+    assert pooled["reality"]["fid"]["value"] == pytest.approx(reality.total_values()["fid"], rel=1e-9)
+    assert pooled["paper"]["deid"]["AU12"] == pytest.approx(expression.paper()["deid"]["AU12"], rel=1e-12)
