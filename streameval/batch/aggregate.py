@@ -140,8 +140,8 @@ def summarise(pairs: Sequence[FinishedPair], *, seed: int = 0) -> dict[str, Any]
             deid = _merge_gaussians([r[feature]["deid"] for r in with_reality])
             reality[key] = _fid(src, deid)
         paper["deid"]["FID"] = reality["fid"]["value"]
-        pool_src = _merge_gaussians([r["pool"]["source"] for r in with_reality])
-        paper["source"]["FID"] = _fid(pool_src, pool_src)["value"]
+        # The paper's source row compares the source with itself: 0 whenever defined (a d×d eigh saved).
+        paper["source"]["FID"] = 0.0 if sum(r["pool"]["source"].n for r in with_reality) >= 2 else None
         out["reality"] = reality
     out["paper"] = paper
     coverage = [p.report.get("totals", {}).get("coverage") for p in pairs]
