@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 progress_log = logging.getLogger("streameval.batch.progress")
 
 # Settings that name outputs or the stream, not the measurement: they do not invalidate a finished pair.
-_NOT_FINGERPRINTED = ("log", "report", "stream_id", "sink")
+_NOT_FINGERPRINTED = ("log", "report", "stream_id", "sink", "metrics_port")
 
 
 class Engine(Protocol):
@@ -114,8 +114,9 @@ def pair_config(pair: PairSpec, settings: BatchSettings) -> dict[str, Any]:
     overrides = _merge_settings(_merge_settings(settings.overrides, pair.options), row)
     overrides["live"] = False
     config = load_config(settings.config, overrides)
-    if config.sink:
-        raise ConfigError("sink: a batch writes its records into DIR; MQTT sinks are not supported per pair")
+    if config.sink or config.metrics_port:
+        # every pair would publish under its own stream id, or bind the same port: not a batch's outputs
+        raise ConfigError("sink / metrics_port: a batch writes its records into DIR; live outputs are not supported")
     return dataclasses.asdict(config)
 
 
