@@ -96,6 +96,7 @@ def add_parser(subparsers: Any) -> None:
         action="store_false",
         help="let workers run with a model zoo that differs from this machine's",
     )
+    p.add_argument("--html", help="also draw the per-method tables as a self-contained HTML page")
     g = p.add_argument_group("evaluation (as for replay; every pair)")
     g.add_argument("--metrics", help="comma-separated families: identity, expression, reality, pixel")
     g.add_argument("--window", type=_duration("window"), help="rolling window in stream time (default 10s)")
@@ -171,6 +172,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if args.html:  # also after an interrupt: the page says which pairs are pooled
+        from streameval.reporting.cli import write_batch_html
+
+        write_batch_html(Path(args.out) / "summary.json", Path(args.html))
     if not args.quiet:
         sys.stderr.write(_table(result.summary))
         sys.stderr.write(f"summary: {Path(args.out) / 'summary.json'}, table: {Path(args.out) / 'table.csv'}\n")
