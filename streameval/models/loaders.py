@@ -58,7 +58,7 @@ def load_mesh_478(
 def load_blendshapes(
     models_dir: PathLike | None = None, device: str = "auto", *, threads: int | None = None
 ) -> FaceBlendshapes:
-    """MediaPipe's 52 face blendshapes. A small MLP-mixer: the CPU serves it best (no transfer per face)."""
+    """MediaPipe's 52 face blendshapes from 146 of the 478 landmarks (a small MLP-mixer)."""
     path = model_file(FACE_BLENDSHAPES.name, FACE_BLENDSHAPES.files[0], models_dir)
     return FaceBlendshapes(create_session(path, device=device, threads=threads, role="mesh"))
 
