@@ -24,6 +24,7 @@ from streameval.batch.cli import add_parser as add_batch_parser
 from streameval.config import RunConfig, load_config, parse_duration
 from streameval.deidentify.cli import add_parser as add_deidentify_parser
 from streameval.errors import InputError, MissingExtraError, ModelError, SinkError, StreamevalError, UsageError
+from streameval.extract import add_parser as add_extract_parser
 from streameval.models.cli import add_parser as add_models_parser
 from streameval.redact import RedactFilter, redact
 from streameval.reporting.cli import add_parser as add_report_parser
@@ -38,6 +39,7 @@ examples:
   streameval replay original.mp4 anonymised.mp4 --window 10s --hop 1s --report report.json
   streameval replay --config example/carphone.toml
   streameval run rtsp://cam/original udp://0.0.0.0:5000 --log metrics.jsonl --policy drop-oldest
+  streameval extract original.mp4 --out aus.csv --au-model combined
 
 Every flag --foo-bar can also be given as the key foo_bar in a TOML file passed with --config.
 Records are JSON Lines on stdout (or --log FILE); the final report is JSON (--report).
@@ -158,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_evaluation_args(mode, live=live)
         mode.set_defaults(handler=_cmd_evaluate, live=live)
     add_models_parser(sub)
+    add_extract_parser(sub)
     add_deidentify_parser(sub)
     add_report_parser(sub)
     add_batch_parser(sub)

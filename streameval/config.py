@@ -114,7 +114,7 @@ class IdentityTable:
             raise ConfigError("[identity] num_jitters > 1 needs dlib_backend = 'dlib' (dlib's own random jitter)")
 
 
-MESH_KEYS = frozenset({"adaptive_neutral", "neutral_window", "neutral_min_frames"})
+MESH_KEYS = frozenset({"au_model", "adaptive_neutral", "neutral_window", "neutral_min_frames"})
 OPENFACE_KEYS = frozenset(
     {
         "openface_source_csv",
@@ -133,7 +133,10 @@ class ExpressionTable:
 
     NAME: ClassVar[str] = "expression"
     au_source: Literal["mesh", "openface"] = setting("mesh", "AUs from the face-mesh geometry, or from OpenFace")
-    adaptive_neutral: bool = setting(True, "mesh: per-stream running neutral face")
+    au_model: Literal["geometry", "blendshapes", "combined"] = setting(
+        "geometry", "mesh: AUs from the mesh geometry, MediaPipe's blendshapes, or each AU from the better of both"
+    )
+    adaptive_neutral: bool = setting(True, "mesh: per-stream running neutral face (of the geometry)")
     neutral_window: int = setting(300, "mesh: frames in the running neutral", ge=1, le=10**6)
     neutral_min_frames: int = setting(30, "mesh: frames before the neutral is used", ge=1, le=10**6)
     openface_source_csv: str | None = setting(None, "openface: precomputed CSV of the original", path=True)

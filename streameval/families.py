@@ -32,6 +32,7 @@ from streameval.errors import ConfigError, InputError, ModelError
 from streameval.metrics.base import Metric
 
 if TYPE_CHECKING:
+    from streameval.analysis.au.face_aus import BlendshapeModels
     from streameval.analysis.openface_track import AUTrack
     from streameval.faces.stage import FaceStage
     from streameval.faces.types import TrackedFace
@@ -82,6 +83,18 @@ def face_models(config: RunConfig) -> tuple[BlazeFaceDetector, FaceMeshLandmarke
     return _face_models(models.dir, models.device, models.threads, faces.min_score, faces.tiles)
 
 
+def blendshape_models(config: RunConfig) -> BlendshapeModels:
+    """The Face Landmarker's 478-point mesh and blendshape sessions, shared by both streams' estimators."""
+    from streameval.analysis.au.face_aus import BlendshapeModels
+    from streameval.models.loaders import load_blendshapes, load_mesh_478
+
+    models = model_options(config)
+    return BlendshapeModels(
+        load_mesh_478(models.dir, models.device, threads=models.threads),
+        load_blendshapes(models.dir, models.device, threads=models.threads),
+    )
+
+
 def face_stage(config: RunConfig) -> FaceStage:
     """The face stage of a run (``[faces]`` options; its lane is sampled by ``rate.faces``)."""
     from streameval.faces.stage import FaceStage
@@ -102,12 +115,16 @@ def expression_family(config: RunConfig) -> Family:
         return [OpenFaceAUsAnalyser(tracks, rate=config.rate.get("expression"))], [metric]
 
     from streameval.analysis.au import MeshAUEstimator
+    from streameval.analysis.au.face_aus import FaceAUEstimator
     from streameval.analysis.expression import ExpressionAnalyser
 
-    def estimator() -> MeshAUEstimator:
-        return MeshAUEstimator(
+    networks = None if opts.au_model == "geometry" else blendshape_models(config)
+
+    def estimator() -> FaceAUEstimator:
+        geometry = MeshAUEstimator(
             adaptive=opts.adaptive_neutral, window=opts.neutral_window, min_frames=opts.neutral_min_frames
         )
+        return FaceAUEstimator(opts.au_model, geometry, networks)
 
     return [ExpressionAnalyser((estimator(), estimator()), rate=config.rate.get("expression"))], [metric]
 

@@ -1,13 +1,14 @@
 """The ``expression`` analyser: the 17 action-unit intensities of both streams' primary faces, per pair.
 
-The faces and their meshes come from the face stage (``pair.faces``), so this lane only turns meshes into AUs.
-Each stream has its own AU estimator, so the adaptive neutral of one stream never sees the other's faces. With
+The faces and their meshes come from the face stage (``pair.faces``), so this lane only turns faces into AUs
+(from the mesh geometry, MediaPipe's blendshapes or both: ``[expression] au_model``). Each stream has its own AU
+estimator, so the adaptive neutral of one stream never sees the other's faces. With
 OpenFace as the AU source (:class:`OpenFaceAUsAnalyser`) the AUs come from each stream's OpenFace rows instead.
 """
 
 from __future__ import annotations
 
-from streameval.analysis.au import MeshAUEstimator
+from streameval.analysis.au.face_aus import FaceAUEstimator
 from streameval.analysis.base import Observation
 from streameval.analysis.openface_track import AUTrack
 from streameval.faces.types import faces_of
@@ -23,16 +24,16 @@ class ExpressionAnalyser:
     name = "expression"
     needs_faces = True
 
-    def __init__(self, estimators: tuple[MeshAUEstimator, MeshAUEstimator], *, rate: float | None = None) -> None:
+    def __init__(self, estimators: tuple[FaceAUEstimator, FaceAUEstimator], *, rate: float | None = None) -> None:
         self.estimators = dict(zip(SIDES, estimators, strict=True))
         self.rate = rate
 
     def analyse(self, pair: FramePair) -> Observation:
         faces = faces_of(pair)
         values: dict[str, object] = {}
-        for side in SIDES:
+        for side, frame in (("source", pair.source), ("deid", pair.deid)):
             face = faces.side(side).primary
-            values[f"{side}_aus"] = None if face is None else self.estimators[side].estimate(face.mesh)
+            values[f"{side}_aus"] = None if face is None else self.estimators[side].estimate(frame.image, face).aus
         return Observation(self.name, pair.t, values)
 
     def close(self) -> list[Observation]:

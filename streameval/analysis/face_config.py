@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from streameval.analysis.openface_track import MatchMode
 from streameval.config import ExpressionTable, FacesTable, IdentityTable, ModelsTable, RealityTable, RunConfig
@@ -58,6 +59,7 @@ class OpenFaceOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExpressionOptions:
+    au_model: Literal["geometry", "blendshapes", "combined"]
     adaptive_neutral: bool
     neutral_window: int
     neutral_min_frames: int
@@ -121,6 +123,7 @@ def identity_options(config: RunConfig) -> IdentityOptions:
 def expression_options(config: RunConfig) -> ExpressionOptions:
     t = config.table(ExpressionTable)
     return ExpressionOptions(
+        au_model=t.au_model,
         adaptive_neutral=t.adaptive_neutral,
         neutral_window=t.neutral_window,
         neutral_min_frames=t.neutral_min_frames,

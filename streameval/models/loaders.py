@@ -7,9 +7,18 @@ import os
 from streameval.models.dlib_embedder import DlibEmbedder
 from streameval.models.dlib_onnx_embedder import OnnxDlibEmbedder
 from streameval.models.face_detector import BlazeFaceDetector
+from streameval.models.face_landmarker import FaceBlendshapes, FaceMesh478
 from streameval.models.face_mesh import FaceMeshLandmarker
 from streameval.models.runtime import create_session
-from streameval.models.zoo import DLIB_RESNET, DLIB_RESNET_ONNX, FACE_DETECTOR, FACE_MESH, model_file
+from streameval.models.zoo import (
+    DLIB_RESNET,
+    DLIB_RESNET_ONNX,
+    FACE_BLENDSHAPES,
+    FACE_DETECTOR,
+    FACE_MESH,
+    FACE_MESH_478,
+    model_file,
+)
 
 PathLike = str | os.PathLike[str]
 
@@ -36,6 +45,22 @@ def load_landmarker(
     """MediaPipe 468-point face mesh."""
     path = model_file(FACE_MESH.name, FACE_MESH.files[0], models_dir)
     return FaceMeshLandmarker(create_session(path, device=device, threads=threads, role="mesh"))
+
+
+def load_mesh_478(
+    models_dir: PathLike | None = None, device: str = "auto", *, threads: int | None = None
+) -> FaceMesh478:
+    """MediaPipe Face Landmarker's 478-point mesh (the blendshapes' input)."""
+    path = model_file(FACE_MESH_478.name, FACE_MESH_478.files[0], models_dir)
+    return FaceMesh478(create_session(path, device=device, threads=threads, role="mesh"))
+
+
+def load_blendshapes(
+    models_dir: PathLike | None = None, device: str = "auto", *, threads: int | None = None
+) -> FaceBlendshapes:
+    """MediaPipe's 52 face blendshapes from 146 of the 478 landmarks (a small MLP-mixer)."""
+    path = model_file(FACE_BLENDSHAPES.name, FACE_BLENDSHAPES.files[0], models_dir)
+    return FaceBlendshapes(create_session(path, device=device, threads=threads, role="mesh"))
 
 
 def load_dlib_embedder(models_dir: PathLike | None = None, *, num_jitters: int = 1) -> DlibEmbedder:

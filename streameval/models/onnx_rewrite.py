@@ -119,8 +119,9 @@ def canonical_names(model: onnx.ModelProto) -> onnx.ModelProto:
     tf2onnx numbers the tensors it creates (``const_fold_opt__714``) in an order that varies between runs, lists
     the initializers in that order and writes the temporary path of the ``.tflite`` into the doc string: two
     conversions of one file give the same graph in different bytes. Renaming every tensor that is not a graph
-    input or output by first use (``t0``, ``t1``, ...) and every node by position, sorting the initializers and
-    dropping the doc string makes the file byte-reproducible, so its sha256 can be pinned. The graph's interface
+    input or output by first use (``t0``, ``t1``, ...) and every node by position, sorting the initializers,
+    numbering symbolic dimensions in order (tf2onnx's ``unk__<counter>``) and dropping the doc string makes the
+    file byte-reproducible, so its sha256 can be pinned. The graph's interface
     (input and output names) is unchanged.
     """
     ox = _onnx()
@@ -150,6 +151,13 @@ def canonical_names(model: onnx.ModelProto) -> onnx.ModelProto:
         init.name = rename(init.name)
     for info in graph.value_info:
         info.name = rename(info.name)
+
+    # tf2onnx names each unknown dimension (the batch) ``unk__<counter>``, the counter differing between runs
+    symbols: dict[str, str] = {}
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.HasField("dim_param"):
+                dim.dim_param = symbols.setdefault(dim.dim_param, f"d{len(symbols)}")
 
     renamed = set(mapping.values())
 

