@@ -310,7 +310,14 @@ def _privacy_lines(d: dict[str, Any]) -> list[str]:
     line = f"  at the source face's location: leak rate {_fmt(at.get('leak_rate'))}{_counted(at, 'leak_rate', 'pairs')}"
     if missing is not None and with_source:
         line += f"; {round(missing * with_source)} of {with_source} pairs without a detected de-identified face"
-    return [line]
+    lines = [line]
+    if "leak_events_n" in d:
+        lines.append(
+            f"  any recogniser: leak rate {_fmt(d.get('leak_any'))}{_counted(d, 'leak_any', 'analysed')}, at the "
+            f"source location {_fmt(d.get('leak_any_at_source'))}{_counted(d, 'leak_any_at_source', 'pairs')}; "
+            f"leak events: {d['leak_events_n']} ({_fmt(d.get('leak_events_s'), 1)} s)"
+        )
+    return lines
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -114,7 +114,7 @@ def rescaled(face: TrackedFace, src: Image, dst: Image) -> TrackedFace:
 class IdentityAnalyser:
     """Observation values: ``source_faces``, ``deid_faces`` (the face stage's counts), ``distances``:
     {recogniser key: {name: float | None}} with the names listed in the module docstring, and ``embeddings``:
-    {recogniser key: {"source", "deid", "at_source": vector | None}} for the track-level attacker."""
+    {recogniser key: {"source", "deid", "at_source", "a": vector | None}} for the track-level attacker."""
 
     name = "identity"
 
@@ -170,7 +170,7 @@ class IdentityAnalyser:
                 "at_source_b": dist(x, rec.ref_b),
                 "at_source_src": dist(x, s),
             }
-            embeddings[rec.key] = {"source": s, "deid": d, "at_source": x}
+            embeddings[rec.key] = {"source": s, "deid": d, "at_source": x, "a": a}
         values = {
             "source_faces": faces.source.count,
             "deid_faces": faces.deid.count,

@@ -161,3 +161,167 @@ def test_summary_gives_every_rate_its_counts() -> None:
         "  at the source face's location: leak rate 0.051 (5/99 pairs); 76 of 99 pairs without a detected "
         "de-identified face"
     )
+    deid |= {"leak_any": 0.25, "leak_any_n": 20, "leak_any_at_source": 0.1, "leak_any_at_source_n": 90,
+             "leak_events_n": 2, "leak_events_s": 1.25}  # fmt: skip
+    lines = summary({"status": "complete", "pairing": {}, "totals": {"deid": deid}}).splitlines()
+    assert lines[3] == (
+        "  any recogniser: leak rate 0.250 (5/20 analysed), at the source location 0.100 (9/90 pairs); "
+        "leak events: 2 (1.2 s)"
+    )
+
+
+ARC = RecogniserInfo("insightface", "arcface_w600k_r50", "cosine", 0.4, "paired source face", None)
+
+
+def test_leak_any_is_the_worst_case_over_recognisers() -> None:
+    metric = DeidMetric([DLIB, ARC], window=100.0)
+    n = 60
+    dlib_d = RNG.uniform(0.4, 0.8, n)
+    arc_d = RNG.uniform(0.2, 0.6, n)
+    dlib_has = np.arange(n) % 4 != 0
+    arc_has = np.arange(n) % 6 != 0
+    for i in range(n):
+        distances = {
+            "dlib": {"deid_a": float(dlib_d[i]) if dlib_has[i] else None, "at_source_a": float(dlib_d[i])},
+            "insightface": {"deid_a": float(arc_d[i]) if arc_has[i] else None, "at_source_a": float(arc_d[i])},
+        }
+        metric.update(Observation("identity", i * 0.1, {"source_faces": 1, "deid_faces": 1, "distances": distances}))
+    total = metric.total_values()
+    either = dlib_has | arc_has
+    verdict = (dlib_has & (dlib_d <= 0.6)) | (arc_has & (arc_d <= 0.4))
+    assert total["leak_any"] == pytest.approx(verdict[either].mean())
+    assert total["leak_any_n"] == either.sum()
+    assert total["leak_any_at_source"] == pytest.approx(np.mean((dlib_d <= 0.6) | (arc_d <= 0.4)))
+    assert total["leak_any_at_source_n"] == n
+    # the worst case is at least each recogniser's own rate
+    assert total["leak_any_at_source"] >= max(
+        total["dlib"]["at_source"]["leak_rate"], total["insightface"]["at_source"]["leak_rate"]
+    )
+
+
+def embedding_observation(t: float, rec: str, deid: np.ndarray | None, a: np.ndarray) -> Observation:
+    d = {"deid_a": None, "at_source_a": None}
+    emb = {"deid": deid, "at_source": deid, "a": a, "source": a}
+    return Observation(
+        "identity",
+        t,
+        {"source_faces": 1, "deid_faces": int(deid is not None), "distances": {rec: d}, "embeddings": {rec: emb}},
+    )
+
+
+def test_track_attacker_cosine_uses_the_normalised_mean() -> None:
+    # Hand-computed: two frames 60 degrees either side of A. Each frame alone: 1 - cos 60 = 0.5, not verified
+    # at 0.4; their normalised mean points exactly at A: distance 0, verified. A plain mean of these vectors
+    # (norms 5 and 0.1) would point almost along the first frame: distance 1 - cos 59.0 deg = 0.485.
+    metric = DeidMetric([ARC], window=100.0)
+    a = np.array([1.0, 0.0])
+    c, s = 0.5, np.sqrt(3) / 2
+    frames = [5 * np.array([c, s]), 0.1 * np.array([c, -s])]
+    for i, x in enumerate(frames):
+        obs = embedding_observation(i * 0.2, "insightface", x, a)
+        obs.values["distances"]["insightface"]["deid_a"] = 1 - float(x @ a) / float(np.linalg.norm(x))
+        metric.update(obs)
+    total = metric.total_values()["insightface"]
+    assert total["leak_rate"] == 0.0 and total["dist_a_mean"] == pytest.approx(0.5)
+    assert total["track_dist_a"] == pytest.approx(0.0, abs=1e-12)
+    assert total["track_leak"] is True and total["track_n"] == 2
+    assert total["at_source"]["track_dist_a"] == pytest.approx(0.0, abs=1e-12)
+    plain = frames[0] + frames[1]
+    assert 1 - plain @ a / np.linalg.norm(plain) == pytest.approx(0.485, abs=1e-3)
+
+
+def test_track_attacker_euclidean_matches_numpy_over_the_window() -> None:
+    metric = DeidMetric([DLIB], window=2.0)
+    n, k = 40, 128
+    deid = RNG.normal(0, 0.05, (n, k))
+    a = RNG.normal(0, 0.05, (n, k))
+    has = np.arange(n) % 7 != 2
+    for i in range(n):
+        metric.update(embedding_observation(i * 0.1, "dlib", deid[i] if has[i] else None, a[i]))
+    t = np.arange(n) * 0.1
+    win = has & (t > t[-1] - 2.0 + 1e-9)
+    window, total = metric.window_values(), metric.total_values()
+    expected_total = np.linalg.norm(deid[has].mean(axis=0) - a[has].mean(axis=0))
+    expected_window = np.linalg.norm(deid[win].mean(axis=0) - a[win].mean(axis=0))
+    assert total["track_dist_a"] == pytest.approx(expected_total, rel=1e-9)
+    assert total["track_n"] == has.sum()
+    assert window["track_dist_a"] == pytest.approx(expected_window, rel=1e-9)
+    assert window["track_n"] == win.sum()
+    assert window["track_leak"] is bool(expected_window <= 0.6)
+    # the at-source path has the same embeddings here (the helper gives both)
+    assert window["at_source"]["track_dist_a"] == pytest.approx(expected_window, rel=1e-9)
+
+
+def test_track_attacker_is_null_without_embeddings() -> None:
+    metric = DeidMetric([DLIB], window=2.0)
+    metric.update(observation(0.0, False, {}))
+    total = metric.total_values()
+    assert total["track_dist_a"] is None and total["track_n"] == 0
+    assert total["null_reasons"]["track_dist_a"] == "no embeddings"
+
+
+def test_leak_events_are_the_runs_of_verified_pairs() -> None:
+    metric = DeidMetric([DLIB, ARC], window=1.0)
+    # per pair (t = i * 0.2): dlib's distance to A on the detected path, ArcFace's at the source location
+    dlib_a = [0.9, 0.5, 0.55, 0.9, 0.9, None, 0.9, 0.3, 0.9, 0.9]
+    arc_at = [0.9, 0.9, 0.3, 0.9, 0.9, 0.9, 0.2, 0.9, 0.9, 0.1]
+    for i, (x, y) in enumerate(zip(dlib_a, arc_at, strict=True)):
+        distances = {"dlib": {"deid_a": x}, "insightface": {"at_source_a": y}}
+        metric.update(Observation("identity", i * 0.2, {"source_faces": 1, "deid_faces": 1, "distances": distances}))
+        metric.expire(i * 0.2)
+    total = metric.total_values()
+    events = total["leak_events"]
+    # runs: pairs 1-2 (dlib 0.5, 0.55; ArcFace 0.3 at pair 2, margin 0.75 beats dlib's 0.83), 6-7, 9 (open)
+    assert [(e["start"], e["end"], e["pairs"], e["open"]) for e in events] == [
+        (pytest.approx(0.2), pytest.approx(0.4), 2, False),
+        (pytest.approx(1.2), pytest.approx(1.4), 2, False),
+        (pytest.approx(1.8), pytest.approx(1.8), 1, True),
+    ]
+    assert events[0]["strongest"] == {
+        "recogniser": "insightface", "path": "at_source", "distance": 0.3, "threshold": 0.4, "t": pytest.approx(0.4)
+    }  # fmt: skip
+    assert events[0]["duration_s"] == pytest.approx(0.2)
+    # pair 6: ArcFace 0.2 (margin 0.5); pair 7: dlib 0.3 (margin 0.5 too): the first strongest stays
+    assert events[1]["strongest"]["recogniser"] == "insightface"
+    assert total["leak_events_n"] == 3 and total["leak_events_s"] == pytest.approx(0.4)
+    # the window (0.8, 1.8]: the second event and the open third; the open one is alert-able by its pairs
+    window = metric.window_values()
+    assert [e["start"] for e in window["leak_events"]] == [pytest.approx(1.2), pytest.approx(1.8)]
+    assert window["leak_events_n"] == 2 and window["leak_open_pairs"] == 1
+
+
+def test_leak_event_alert_raises_and_clears() -> None:
+    from streameval.alerts.engine import AlertEngine
+    from streameval.alerts.rules import parse_rules
+
+    engine = AlertEngine(parse_rules([{"name": "leak", "when": "deid.leak_open_pairs >= 2"}]))
+    metric = DeidMetric([DLIB], window=1.0)
+    fired = []
+    for i, x in enumerate([0.9, 0.3, 0.3, 0.3, 0.9, 0.9]):
+        metric.update(observation(i * 0.5, True, {"deid_a": x}))
+        metric.expire(i * 0.5)
+        record = {"type": "metrics", "window": {"end": i * 0.5}, "deid": metric.window_values()}
+        fired += [(e["event"], e["time"]) for e in engine.evaluate(record)]
+    assert fired == [("raise", 1.0), ("clear", 2.0)]
+
+
+@pytest.mark.slow
+def test_a_planted_unaltered_segment_is_one_leak_event(
+    models_dir: Path, examples: dict[str, Path], tmp_path: Path
+) -> None:
+    from tests.faces.conftest import write_video
+
+    original, masked = decode(examples["original"]), decode(examples["mask"])
+    planted = masked[:45] + original[45:75] + masked[75:]  # frames 45..74: t = 1.5 .. 2.467 s unaltered
+    deid = write_video(tmp_path / "planted.mp4", planted)
+    analysed = analyse_pairs(models_dir, examples["original"], deid, every=3)
+    metric = DeidMetric([DLIB], window=2.0)
+    for _, obs in analysed:
+        metric.update(obs)
+    total = metric.total_values()
+    assert total["leak_events_n"] == 1, total["leak_events"]
+    (event,) = total["leak_events"]
+    # the analysed pairs (every third frame) inside the segment: frames 45, 48, ..., 72
+    assert event["start"] == pytest.approx(45 / 30) and event["end"] == pytest.approx(72 / 30)
+    assert event["pairs"] == 10 and not event["open"]
+    assert event["strongest"]["distance"] < 0.1  # the unaltered face against itself
