@@ -325,3 +325,19 @@ def test_a_planted_unaltered_segment_is_one_leak_event(
     assert event["start"] == pytest.approx(45 / 30) and event["end"] == pytest.approx(72 / 30)
     assert event["pairs"] == 10 and not event["open"]
     assert event["strongest"]["distance"] < 0.1  # the unaltered face against itself
+
+
+def test_report_page_lists_the_leak_events() -> None:
+    from streameval.reporting.html import render
+    from streameval.reporting.inputs import RunRecords
+
+    metric = DeidMetric([DLIB], window=2.0)
+    for i, x in enumerate([0.9, 0.31, 0.2, 0.9, 0.4]):
+        metric.update(observation(i * 0.5, True, {"deid_a": x}))
+    page, _ = render(RunRecords({"status": "complete", "totals": {"deid": metric.total_values()}}))
+    incidents = page.split("<h2>Privacy incidents</h2>")[1].split("<h2>")[0]
+    assert "2 leak events" in incidents
+    assert incidents.count("<tr>") == 3  # header and two events
+    assert "open" in incidents and "detected" in incidents
+    empty, _ = render(RunRecords({"status": "complete", "totals": {"deid": DeidMetric([DLIB], 2.0).total_values()}}))
+    assert "No leak event" in empty
