@@ -341,3 +341,15 @@ def test_report_page_lists_the_leak_events() -> None:
     assert "open" in incidents and "detected" in incidents
     empty, _ = render(RunRecords({"status": "complete", "totals": {"deid": DeidMetric([DLIB], 2.0).total_values()}}))
     assert "No leak event" in empty
+
+
+def test_prometheus_exports_the_attacker_path_without_taking_it_for_a_recogniser() -> None:
+    from streameval.sinks.prometheus import families_from_metrics
+
+    metric = DeidMetric([DLIB], window=2.0)
+    metric.update(observation(0.0, False, {"deid_a": None, "at_source_a": 0.3}))
+    families = {f.name: f.samples for f in families_from_metrics({"type": "metrics", "deid": metric.window_values()})}
+    assert families["streameval_leak_rate_at_source_ratio"] == (({"recogniser": "dlib"}, 1.0),)
+    assert families["streameval_deid_face_missing_ratio"] == (({}, 1.0),)
+    assert families["streameval_leak_open_pairs"] == (({}, 1),)
+    assert "streameval_leak_rate_ratio" not in families  # the detected path measured nothing: no NaN, no fake 0
