@@ -114,7 +114,7 @@ def dlib_at_source(models_dir: Path, pair: FramePair) -> np.ndarray:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["blur", "mask"])
+@pytest.mark.parametrize("method", ["blur", "pixelate", "mask"])
 def test_at_source_measures_every_pair_where_the_detector_misses(
     models_dir: Path, examples: dict[str, Path], method: str
 ) -> None:
@@ -353,3 +353,73 @@ def test_prometheus_exports_the_attacker_path_without_taking_it_for_a_recogniser
     assert families["streameval_deid_face_missing_ratio"] == (({}, 1.0),)
     assert families["streameval_leak_open_pairs"] == (({}, 1),)
     assert "streameval_leak_rate_ratio" not in families  # the detected path measured nothing: no NaN, no fake 0
+
+
+class _FakeRealigner:
+    """Records the landmarks it is asked to cut at; the 'embedding' is the mean of the image there."""
+
+    name, metric, threshold = "fake", "euclidean", 0.6
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[tuple[int, ...], np.ndarray]] = []
+
+    def align(self, image: np.ndarray, detection: Any) -> np.ndarray:
+        x0, y0, x1, y1 = detection.box
+        return np.array([[x0, y0], [x1, y1]], np.float64)
+
+    def embed_aligned(self, images: list[np.ndarray], points: np.ndarray) -> np.ndarray:
+        out = []
+        for image in images:
+            self.calls.append((image.shape, points.copy()))
+            (x0, y0), (x1, y1) = points.astype(int)
+            out.append(np.array([image[y0:y1, x0:x1].mean()], np.float32))
+        return np.stack(out)
+
+    def embed(self, image: np.ndarray, detection: Any, landmarks: Any) -> np.ndarray:
+        vector: np.ndarray = self.embed_aligned([image], self.align(image, detection))[0]
+        return vector
+
+
+class _FakeKeypointEmbedder:
+    """An embedder aligned by the detection it is given (as ArcFace is by the stage's keypoints)."""
+
+    name, metric, threshold = "fake_kp", "euclidean", 0.6
+
+    def __init__(self) -> None:
+        self.boxes: list[tuple[tuple[int, ...], tuple[float, ...]]] = []
+
+    def embed(self, image: np.ndarray, detection: Any, landmarks: Any) -> np.ndarray:
+        self.boxes.append((image.shape, tuple(detection.box)))
+        x0, y0, x1, y1 = (int(v) for v in detection.box)
+        return np.array([image[y0:y1, x0:x1].mean()], np.float32)
+
+
+def _pair_with_source_face(src: np.ndarray, deid: np.ndarray) -> FramePair:
+    from streameval.faces.types import FrameFaces, PairFaces, TrackedFace
+
+    mesh = np.zeros((468, 3), np.float32)
+    mesh[:, 0], mesh[:, 1] = np.linspace(20, 60, 468), np.linspace(30, 70, 468)
+    face = TrackedFace(1, (20.0, 30.0, 60.0, 70.0), mesh, 1.0, 1.0, True)
+    faces = PairFaces(FrameFaces((face,), face, True), FrameFaces())
+    return FramePair(Frame(src, 0.0, 0, 0.0), Frame(deid, 0.0, 0, 0.0), 0.0, faces)
+
+
+@pytest.mark.parametrize("scale", [1, 2])
+def test_at_source_uses_the_source_alignment_on_the_deid_frame(scale: int) -> None:
+    src = np.zeros((100, 100, 3), np.uint8)
+    src[30:70, 20:60] = 200  # the source face
+    deid = np.zeros((100 * scale, 100 * scale, 3), np.uint8)
+    deid[30 * scale : 70 * scale, 20 * scale : 60 * scale] = 50  # the de-identified face, same place
+    realigner, keypoints = _FakeRealigner(), _FakeKeypointEmbedder()
+    analyser = IdentityAnalyser([Recogniser("r", realigner, 0.6), Recogniser("k", keypoints, 0.6)])
+    obs = analyser.analyse(_pair_with_source_face(src, deid))
+    for key in ("r", "k"):
+        d = obs.values["distances"][key]
+        assert d["deid_a"] is None  # no de-identified face detected
+        assert d["at_source_a"] == pytest.approx(150.0)  # 200 at the source, 50 at the same place on the deid
+    # the realigner cut the de-identified frame at the source's landmarks, scaled to its size
+    (src_shape, src_points), (deid_shape, deid_points) = realigner.calls
+    assert src_shape == src.shape and deid_shape == deid.shape
+    assert np.allclose(deid_points, src_points * scale)
+    # the keypoint embedder got the source face's box, scaled
+    assert keypoints.boxes[1] == (deid.shape, (20.0 * scale, 30.0 * scale, 60.0 * scale, 70.0 * scale))
