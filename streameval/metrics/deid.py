@@ -40,6 +40,8 @@ DETECTED = {"deid_a": "dist_a", "deid_b": "dist_b", "deid_src": "dist_src"}
 AT_SOURCE = {"at_source_a": "dist_a", "at_source_b": "dist_b", "at_source_src": "dist_src"}
 SOURCE = {"source_a": "source_dist_a", "source_b": "source_dist_b"}
 PATHS = {"detected": "deid_a", "at_source": "at_source_a"}  # path -> the observation's distance to A
+# the detected path's and the source face's series, as before the at-source path (batch state reads these)
+DISTANCES = {**DETECTED, **SOURCE}
 
 
 # Whole-stream distributions of the de-identified face's distances (the report's histograms): 0.05-wide bins
@@ -129,6 +131,19 @@ class _PerRecogniser:
         self.detected = _Verification(info.threshold, window, DETECTED, info.metric)
         self.at_source = _Verification(info.threshold, window, AT_SOURCE, info.metric)
         self.source = {name: scalar_series(window) for name in SOURCE}
+
+    @property
+    def dist(self) -> dict[str, Windowed[float | None]]:
+        """Every series of :data:`DISTANCES` (the detected path and the source face)."""
+        return {**self.detected.dist, **self.source}
+
+    @property
+    def leak(self) -> Windowed[float | None]:
+        return self.detected.leak
+
+    @property
+    def swap(self) -> Windowed[float | None]:
+        return self.detected.swap
 
     def update(self, d: dict[str, float | None], t: float, embeddings: dict[str, FloatArray | None]) -> None:
         self.detected.update(d, t)

@@ -423,3 +423,14 @@ def test_at_source_uses_the_source_alignment_on_the_deid_frame(scale: int) -> No
     assert np.allclose(deid_points, src_points * scale)
     # the keypoint embedder got the source face's box, scaled
     assert keypoints.boxes[1] == (deid.shape, (20.0 * scale, 30.0 * scale, 60.0 * scale, 70.0 * scale))
+
+
+def test_the_detected_series_keep_their_names_for_the_batch_state() -> None:
+    from streameval.metrics.deid import DISTANCES
+
+    metric = DeidMetric([DLIB], window=2.0)
+    metric.update(observation(0.0, True, {"deid_a": 0.5, "source_a": 0.0, "at_source_a": 0.9}))
+    per = metric.per["dlib"]
+    assert list(DISTANCES) == ["deid_a", "deid_b", "deid_src", "source_a", "source_b"]
+    assert per.dist["deid_a"].total.get() == 0.0 and per.dist["source_a"].total.n == 1  # Var: one value
+    assert per.leak.total.get() == 1.0 and per.swap.total.n == 0
