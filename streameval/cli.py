@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from streameval import __version__
+from streameval.batch.cli import add_parser as add_batch_parser
 from streameval.config import RunConfig, load_config, parse_duration
 from streameval.deidentify.cli import add_parser as add_deidentify_parser
 from streameval.errors import InputError, MissingExtraError, ModelError, SinkError, StreamevalError, UsageError
@@ -159,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_parser(sub)
     add_deidentify_parser(sub)
     add_report_parser(sub)
+    add_batch_parser(sub)
     return parser
 
 

@@ -119,9 +119,14 @@ async def evaluate(
     stop: asyncio.Event | None = None,
     hurry: asyncio.Event | None = None,
     on_record: Callable[[Record], Awaitable[None] | None] | None = None,
+    on_metrics: Callable[[list[Metric]], None] | None = None,
 ) -> dict[str, Any]:
     """Run one evaluation and return its report. ``stop`` ends the run early (the report is still complete);
-    ``hurry`` (a second interrupt) also stops waiting for sinks that cannot deliver (a broker that is down)."""
+    ``hurry`` (a second interrupt) also stops waiting for sinks that cannot deliver (a broker that is down).
+
+    ``on_metrics`` sees the run's metric families once the report is built, e.g. to keep their whole-stream
+    statistics for merging across videos (``streameval batch``).
+    """
     if not config.source or not config.deid:
         raise ConfigError("both a source and a de-identified stream are needed (SOURCE DEID, or source/deid keys)")
     check_outputs(config.log if config.log is not None else None, config.report, run_inputs(config))
@@ -213,6 +218,8 @@ async def evaluate(
         report = build_report(config, windower, pairer, streams, result, failure, started, tolerance)
         if pipeline.budget is not None:
             report["budget"] = pipeline.budget.as_dict()
+        if on_metrics is not None:
+            on_metrics(list(windower.metrics))
         report["alerts"] = {
             "rules": [rule.name for rule in alerts.rules],
             "events": alert_log,

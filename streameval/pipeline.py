@@ -21,6 +21,8 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
@@ -56,6 +58,20 @@ class PairStage(Protocol):
 
 def needs_faces(analyser: Analyser) -> bool:
     return bool(getattr(analyser, "needs_faces", False))
+
+
+BACKGROUND_NICE = 10  # added to a background lane thread's nice value (Linux: per thread)
+
+
+def _lower_priority() -> None:
+    """Executor initializer of a background lane: lower this thread's CPU priority (Linux schedules threads
+    separately, so only this lane is affected). Where that is not possible it stays as it is, with a debug line:
+    the order of the results never depends on it, only which lane falls behind first when cores are short."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE)
+    except (AttributeError, OSError) as exc:  # not Linux, or a sandbox that forbids it
+        log.debug("background lane keeps its priority: %s", exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +117,11 @@ class _Lane:
         return None, observed, time.thread_time() - started
 
 
-def _lane(name: str, rate: float | None, queue_size: int, **kind: Any) -> _Lane:
-    return _Lane(name, rate, asyncio.Queue(queue_size), ThreadPoolExecutor(1, thread_name_prefix=f"se-{name}"), **kind)
+def _lane(name: str, rate: float | None, queue_size: int, *, background: bool = False, **kind: Any) -> _Lane:
+    executor = ThreadPoolExecutor(
+        1, thread_name_prefix=f"se-{name}", initializer=_lower_priority if background else None
+    )
+    return _Lane(name, rate, asyncio.Queue(queue_size), executor, **kind)
 
 
 @dataclass(slots=True)
@@ -150,7 +169,9 @@ class Pipeline:
         if face_stage is None and any(needs_faces(a) for a in analysers):
             raise UsageError("analysers that need faces need a face stage")
         size = self.config.queue_size
-        self._lanes = [_lane(a.name, a.rate, size, analyser=a) for a in analysers]
+        self._lanes = [
+            _lane(a.name, a.rate, size, analyser=a, background=bool(getattr(a, "background", False))) for a in analysers
+        ]
         self._direct = [lane for lane in self._lanes if lane.analyser is not None and not needs_faces(lane.analyser)]
         self._face_lanes = [lane for lane in self._lanes if lane.analyser is not None and needs_faces(lane.analyser)]
         self._stage = None if face_stage is None else _lane(face_stage.name, face_stage.rate, size, stage=face_stage)

@@ -235,3 +235,35 @@ def test_pairs_an_analyser_does_not_want_are_never_queued() -> None:
     assert picky.seen == list(range(25, 50))  # 25 fps: frames 25-49
     health = windower.totals()["health"]
     assert health["analysed"] == {"picky": 25} and health["dropped"] == 0
+
+
+class NiceProbe(SlowAnalyser):
+    """Records the CPU priority (nice value) of the thread its lane runs it in."""
+
+    def __init__(self, name: str, background: bool) -> None:
+        super().__init__(name, 0.0)
+        self.background = background
+        self.nice: set[int] = set()
+
+    def analyse(self, pair: FramePair) -> Observation:
+        import os
+        import threading
+
+        self.nice.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return super().analyse(pair)
+
+
+def test_background_lane_runs_at_lower_cpu_priority() -> None:
+    import os
+
+    from streameval.analysis.reality import RealityAnalyser
+    from streameval.pipeline import BACKGROUND_NICE
+
+    assert RealityAnalyser.background is True  # the I3D lane is the one that yields
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    front, back = NiceProbe("front", background=False), NiceProbe("back", background=True)
+    pipe, _, _ = make([front, back], live=False, policy="block", n=20)
+    assert asyncio.run(pipe.run()).status == "complete"
+    assert front.nice == {base}
+    assert back.nice == {min(19, base + BACKGROUND_NICE)}  # Linux caps nice at 19
+    assert back.seen == front.seen == list(range(20))  # priority changes timing, never what is analysed

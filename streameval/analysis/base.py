@@ -8,7 +8,10 @@ analyser collects frames until a clip is complete and returns ``None`` meanwhile
 An analyser that reads faces sets the class attribute ``needs_faces = True``: the pipeline then runs the face
 stage (:mod:`streameval.faces`) before it and only hands it pairs with ``pair.faces`` set. An analyser may
 also define ``wants(t) -> bool``: the pipeline then skips pairs it does not need (the reality lane between two
-clips), so they are neither queued nor, in a live run, dropped from its queue.
+clips), so they are neither queued nor, in a live run, dropped from its queue. An analyser whose work is a
+slow, batched statistic that can wait (I3D clips) sets ``background = True``: its lane thread runs at a lower
+CPU priority, so when the machine is short of cores the per-frame lanes keep up and it is the batched work that
+falls behind (and, live, drops its clip frames) rather than every face family losing frames.
 """
 
 from __future__ import annotations

@@ -138,6 +138,7 @@ class RealityAnalyser:
 
     name = "reality"
     needs_faces = True
+    background = True  # one I3D clip pair costs seconds of CPU and can wait; per-frame lanes cannot
 
     def __init__(
         self,

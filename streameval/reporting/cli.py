@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from streameval.errors import MissingExtraError, SinkError
+from streameval.errors import MissingExtraError, SinkError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def add_parser(subparsers: Any) -> None:
         "(per-AU PCC and RMSE), distance histograms with the threshold, coverage and health, the paper block, "
         "inputs, alerts and costs. The time series need the run's JSON Lines log.",
     )
-    p.add_argument("report", help="the run's report JSON (--report of replay/run)")
+    p.add_argument("report", help="the run's report JSON (--report of replay/run), or a batch's summary.json")
     p.add_argument("log", nargs="?", help="the run's JSON Lines log (--log), for the time series")
     p.add_argument("-o", "--output", required=True, help="HTML file to write")
     p.add_argument("--png", metavar="DIR", help="also write each figure as a PNG into DIR")
@@ -32,11 +32,18 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from streameval.reporting.inputs import load_run
+    from streameval.reporting.inputs import load_report, load_run
 
     log_path = Path(args.log) if args.log else None
     inputs = [Path(args.report), *([log_path] if log_path else [])]
     check_output(Path(args.output), inputs)
+    if load_report(Path(args.report)).get("type") == "batch_summary":
+        if log_path is not None:
+            raise UsageError(
+                "a batch summary has no log: give the summary.json alone (each pair's log is in its folder)"
+            )
+        write_batch_html(Path(args.report), Path(args.output), Path(args.png) if args.png else None)
+        return 0
     records = load_run(Path(args.report), log_path)
     write_report_html(records, Path(args.output), Path(args.png) if args.png else None)
     return 0
@@ -50,12 +57,35 @@ def check_output(path: Path, inputs: Sequence[Path], option: str = "-o") -> None
     check(option, str(path), [("input", str(p)) for p in inputs])
 
 
-def write_report_html(records: Any, output: Path, png_dir: Path | None = None) -> None:
-    """Render ``records`` (:class:`~streameval.reporting.inputs.RunRecords`) to ``output`` (and PNGs)."""
+def _require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401  (checked here to name the extra, not deep inside a draw call)
     except ImportError as exc:
         raise MissingExtraError("report", "matplotlib", "drawing the HTML report") from exc
+
+
+def write_batch_html(summary_path: Path, output: Path, png_dir: Path | None = None) -> None:
+    """The page of a batch from its ``summary.json``."""
+    _require_matplotlib()
+    from streameval.outputs import write_file_atomic
+    from streameval.reporting.batch_page import render_batch
+    from streameval.reporting.html import write_pngs
+    from streameval.reporting.inputs import load_report
+
+    check_output(output, [summary_path])
+    page, figures = render_batch(load_report(summary_path))
+    write_file_atomic(output, page)
+    log.info("HTML batch report: %s (%d figures)", output, len(figures))
+    if png_dir is not None:
+        try:
+            write_pngs(figures, png_dir)
+        except OSError as exc:
+            raise SinkError(f"cannot write the PNG figures into {png_dir}: {exc.strerror or exc}") from exc
+
+
+def write_report_html(records: Any, output: Path, png_dir: Path | None = None) -> None:
+    """Render ``records`` (:class:`~streameval.reporting.inputs.RunRecords`) to ``output`` (and PNGs)."""
+    _require_matplotlib()
     from streameval.outputs import write_file_atomic
     from streameval.reporting.html import render, write_pngs
 

@@ -42,8 +42,12 @@ def _read_text(path: Path, what: str) -> str:
         raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
 
 
+REPORT_TYPES = ("report", "batch_summary")  # a run's --report, and a batch's summary.json
+
+
 def load_report(path: Path) -> dict[str, Any]:
-    """The report JSON at ``path``; InputError unless it is a streameval report (``type: report``)."""
+    """The JSON at ``path``; InputError unless it is a streameval run report (``type: report``) or a batch
+    summary (``type: batch_summary``)."""
     text = _read_text(path, "report")
     try:
         data = json.loads(text)
@@ -51,10 +55,10 @@ def load_report(path: Path) -> dict[str, Any]:
         raise InputError(
             f"report {path} is not JSON ({exc.msg} at line {exc.lineno}): not a streameval report"
         ) from exc
-    if not isinstance(data, dict) or data.get("type") != "report" or "schema" not in data:
+    if not isinstance(data, dict) or data.get("type") not in REPORT_TYPES or "schema" not in data:
         raise InputError(
             f'{path} is not a streameval report (expected a JSON object with "type": "report" and a "schema", '
-            "as written by `streameval replay/run --report`)"
+            "as written by `streameval replay/run --report`, or a batch's summary.json)"
         )
     return data
 

@@ -232,3 +232,32 @@ def test_the_network_check_can_fail(chromium: str, proxy: _Listener, tmp_path: P
     page.write_text('<!DOCTYPE html><html><body><img src="http://example.invalid/pixel.png"></body></html>')
     _browse(chromium, page, tmp_path / "shot.png", proxy)
     assert proxy.connections >= 1
+
+
+# -- the batch page -----------------------------------------------------------------------------------------------
+BATCH_SUMMARY = Path(__file__).resolve().parents[1] / "data" / "batch_summary.json"  # a real 3-pair batch
+
+
+def test_batch_summary_page(tmp_path: Path, chromium: str, proxy: _Listener) -> None:
+    summary = json.loads(BATCH_SUMMARY.read_text())
+    out = tmp_path / "batch.html"
+    proc = _cli("report", str(BATCH_SUMMARY), "-o", str(out), "--png", str(tmp_path / "png"))
+    assert proc.returncode == 0, proc.stderr
+    page = out.read_text()
+    assert len(_svgs(page)) == 3 and sorted(p.name for p in (tmp_path / "png").iterdir()) == [
+        "batch_au_pcc.png", "batch_fid.png", "batch_rates.png",
+    ]  # fmt: skip
+    # every method's pooled numbers as the summary has them
+    for method, group in summary["methods"].items():
+        row = re.search(rf'<tr><td class="k">{method}</td>(.*?)</tr>', page)
+        assert row is not None, method
+        cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+        assert cells[0] == str(group["pairs"])
+        assert cells[1] == f"{group['paper']['deid']['A_mean']:.4g}"
+        assert cells[4] == f"{group['leak_rate']['rate']:.4g}"
+    assert "3 pairs complete" in page.replace("\n", " ").replace("  ", " ")
+    log = _browse(chromium, out, tmp_path / "shot.png", proxy)
+    assert _console_errors(log) == [] and proxy.connections == 0 and _ink(tmp_path / "shot.png") > 0.05
+    # a log next to a batch summary is a usage error
+    bad = _cli("report", str(BATCH_SUMMARY), str(BATCH_SUMMARY), "-o", str(tmp_path / "x.html"))
+    assert bad.returncode == 2 and "a batch summary has no log" in bad.stderr
