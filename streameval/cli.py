@@ -298,6 +298,33 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return "n/a" if value is None else (f"{value:.{digits}f}" if isinstance(value, float) else str(value))
 
 
+def _counted(values: dict[str, Any], key: str, what: str) -> str:
+    """`` (k/n <what>)`` for a rate with its count: a rate without its count hides how little it may rest on."""
+    rate, n = values.get(key), values.get(f"{key}_n")
+    if n is None:
+        return ""
+    return f" ({0 if rate is None else round(rate * n)}/{n} {what})"
+
+
+def _privacy_lines(d: dict[str, Any]) -> list[str]:
+    """The attacker's view: identity at the source face's location, and the pairs the detector missed."""
+    at = d.get("at_source")
+    if not isinstance(at, dict):
+        return []
+    missing, with_source = d.get("deid_face_missing_rate"), d.get("deid_face_missing_rate_n")
+    line = f"  at the source face's location: leak rate {_fmt(at.get('leak_rate'))}{_counted(at, 'leak_rate', 'pairs')}"
+    if missing is not None and with_source:
+        line += f"; {round(missing * with_source)} of {with_source} pairs without a detected de-identified face"
+    lines = [line]
+    if "leak_events_n" in d:
+        lines.append(
+            f"  any recogniser: leak rate {_fmt(d.get('leak_any'))}{_counted(d, 'leak_any', 'analysed')}, at the "
+            f"source location {_fmt(d.get('leak_any_at_source'))}{_counted(d, 'leak_any_at_source', 'pairs')}; "
+            f"leak events: {d['leak_events_n']} ({_fmt(d.get('leak_events_s'), 1)} s)"
+        )
+    return lines
+
+
 def summary(report: dict[str, Any]) -> str:
     """A few whole-stream lines for a person at the terminal (the report file has everything)."""
     totals = report.get("totals", {})
@@ -309,10 +336,12 @@ def summary(report: dict[str, Any]) -> str:
     if "deid" in totals:
         d = totals["deid"]
         lines.append(
-            f"identity ({d.get('recogniser')}, threshold {d.get('threshold')}): leak rate {_fmt(d.get('leak_rate'))}"
+            f"identity ({d.get('recogniser')}, threshold {d.get('threshold')}): leak rate "
+            f"{_fmt(d.get('leak_rate'))}{_counted(d, 'leak_rate', 'analysed')}"
             f", swap rate {_fmt(d.get('swap_rate'))}, distance to A {_fmt(d.get('dist_a_mean'))}"
             f", to B {_fmt(d.get('dist_b_mean'))}"
         )
+        lines.extend(_privacy_lines(d))
     if "expression" in totals:
         e = totals["expression"]
         lines.append(

@@ -5,7 +5,12 @@ Per analysed pair and recogniser (distances in the recogniser's metric: dlib Euc
 * ``deid_a``: de-identified face to identity A (reference image ``ref_a``, else the paired source face);
 * ``deid_b``: de-identified face to reference ``ref_b`` (None without one);
 * ``deid_src``: de-identified face to the paired source face (always, when both frames have a face);
-* ``source_a`` / ``source_b``: the source face to A and B (the paper reports both streams).
+* ``source_a`` / ``source_b``: the source face to A and B (the paper reports both streams);
+* ``at_source_a``, ``at_source_b``, ``at_source_src``: the same three for the de-identified frame embedded at the
+  source face's location and alignment (the attacker's view): measured on every pair with a source face,
+  whether or not the face stage finds a face on the de-identified frame. For dlib the chip is cut at the five
+  landmarks its shape predictor finds on the source frame; embedders aligned by the face stage's landmarks
+  (ArcFace) get the source face's landmarks. Streams of different sizes are mapped by scaling.
 
 Faces come from the face stage (the primary subject of each stream), so this lane only embeds. It is sampled
 (default 5 pairs per second): an embedding costs far more than tracking a face.
@@ -13,10 +18,12 @@ Faces come from the face stage (the primary subject of each stream), so this lan
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -24,7 +31,7 @@ from streameval.analysis.base import Observation
 from streameval.errors import InputError
 from streameval.faces.types import TrackedFace, faces_of
 from streameval.frames import FramePair
-from streameval.models.base import Embedder, FloatArray, Image
+from streameval.models.base import Detection, Embedder, FloatArray, Image
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +88,33 @@ def read_image(path: Path) -> Image:
     return image
 
 
+@runtime_checkable
+class Realigns(Protocol):
+    """An embedder that can cut other images at one face's alignment (dlib's: its five landmarks)."""
+
+    def align(self, image: Image, detection: Detection) -> FloatArray: ...
+
+    def embed_aligned(self, images: list[Image], points: FloatArray) -> FloatArray: ...
+
+
+def rescaled(face: TrackedFace, src: Image, dst: Image) -> TrackedFace:
+    """``face`` (found on ``src``) in the pixel coordinates of ``dst``, for streams of different sizes."""
+    (hs, ws), (hd, wd) = src.shape[:2], dst.shape[:2]
+    if (hs, ws) == (hd, wd):
+        return face
+    sx, sy = wd / ws, hd / hs
+    x0, y0, x1, y1 = face.box
+    mesh = np.asarray(face.mesh, np.float32).copy()
+    mesh[:, 0] *= sx
+    mesh[:, 1] *= sy
+    mesh[:, 2] *= sx
+    return dataclasses.replace(face, box=(x0 * sx, y0 * sy, x1 * sx, y1 * sy), mesh=mesh)
+
+
 class IdentityAnalyser:
-    """Observation values: ``source_faces``, ``deid_faces`` (the face stage's counts) and ``distances``:
-    {recogniser key: {name: float | None}} with the names listed in the module docstring."""
+    """Observation values: ``source_faces``, ``deid_faces`` (the face stage's counts), ``distances``:
+    {recogniser key: {name: float | None}} with the names listed in the module docstring, and ``embeddings``:
+    {recogniser key: {"source", "deid", "at_source", "a": vector | None}} for the track-level attacker."""
 
     name = "identity"
 
@@ -93,24 +124,41 @@ class IdentityAnalyser:
         self.recognisers = recognisers
         self.rate = rate
 
-    def _embed(self, image: Image, face: TrackedFace | None) -> list[FloatArray] | None:
-        if face is None:
-            return None
-        detection = face.detection()
-        return [r.embedder.embed(image, detection, face.mesh) for r in self.recognisers]
+    def _source_and_at_source(
+        self, rec: Recogniser, pair: FramePair, face: TrackedFace
+    ) -> tuple[FloatArray, FloatArray]:
+        """The source face's embedding and the de-identified frame's embedding at the source face's location
+        and alignment (what an attacker who knows where the face is would embed)."""
+        src_image, deid_image = pair.source.image, pair.deid.image
+        there = rescaled(face, src_image, deid_image)
+        emb = rec.embedder
+        if isinstance(emb, Realigns):
+            # the source's landmarks, not the de-identified frame's: a blur or mask must not move the crop
+            points = emb.align(src_image, face.detection())
+            if there is face:
+                both = emb.embed_aligned([src_image, deid_image], points)
+                return both[0], both[1]
+            (hs, ws), (hd, wd) = src_image.shape[:2], deid_image.shape[:2]
+            scaled = np.asarray(points, np.float64) * np.array([wd / ws, hd / hs])
+            return emb.embed_aligned([src_image], points)[0], emb.embed_aligned([deid_image], scaled)[0]
+        # embedders aligned by the face stage's landmarks (ArcFace) get the source face's landmarks anyway
+        return emb.embed(src_image, face.detection(), face.mesh), emb.embed(deid_image, there.detection(), there.mesh)
 
     def analyse(self, pair: FramePair) -> Observation:
         faces = faces_of(pair)
-        src = self._embed(pair.source.image, faces.source.primary)
-        deid = self._embed(pair.deid.image, faces.deid.primary)
+        src_face, deid_face = faces.source.primary, faces.deid.primary
         distances: dict[str, dict[str, float | None]] = {}
-        for i, rec in enumerate(self.recognisers):
-            s = None if src is None else src[i]
-            d = None if deid is None else deid[i]
+        embeddings: dict[str, dict[str, FloatArray | None]] = {}
+        for rec in self.recognisers:
+            s = x = d = None
+            if src_face is not None:
+                s, x = self._source_and_at_source(rec, pair, src_face)
+            if deid_face is not None:
+                d = rec.embedder.embed(pair.deid.image, deid_face.detection(), deid_face.mesh)
             a = rec.ref_a if rec.ref_a is not None else s  # without ref_a, A is the paired source face
 
-            def dist(x: FloatArray | None, y: FloatArray | None, rec: Recogniser = rec) -> float | None:
-                return None if x is None or y is None else rec.distance(x, y)
+            def dist(u: FloatArray | None, v: FloatArray | None, rec: Recogniser = rec) -> float | None:
+                return None if u is None or v is None else rec.distance(u, v)
 
             distances[rec.key] = {
                 "deid_a": dist(d, a),
@@ -118,8 +166,17 @@ class IdentityAnalyser:
                 "deid_src": dist(d, s),
                 "source_a": dist(s, a),
                 "source_b": dist(s, rec.ref_b),
+                "at_source_a": dist(x, a),
+                "at_source_b": dist(x, rec.ref_b),
+                "at_source_src": dist(x, s),
             }
-        values = {"source_faces": faces.source.count, "deid_faces": faces.deid.count, "distances": distances}
+            embeddings[rec.key] = {"source": s, "deid": d, "at_source": x, "a": a}
+        values = {
+            "source_faces": faces.source.count,
+            "deid_faces": faces.deid.count,
+            "distances": distances,
+            "embeddings": embeddings,
+        }
         return Observation(self.name, pair.t, values)
 
     def close(self) -> list[Observation]:

@@ -39,9 +39,22 @@ class OnnxDlibEmbedder:
 
     def chip(self, image: Image, detection: Detection) -> Image:
         """The aligned 150x150 face chip dlib's recogniser sees."""
+        return self.chip_at(image, self.align(image, detection))
+
+    def align(self, image: Image, detection: Detection) -> FloatArray:
+        """dlib's five landmarks of the face in ``detection``: the alignment a chip is cut at."""
         check_image(image)
-        points = self._predictor.predict(image, detection.box)
+        points: FloatArray = np.asarray(self._predictor.predict(image, detection.box), np.float64)
+        return points
+
+    def chip_at(self, image: Image, points: FloatArray) -> Image:
+        """The chip cut from ``image`` at given landmarks (another frame's alignment, for the attacker's view)."""
+        check_image(image)
         return extract_chip(image, points, size=CHIP_SIZE, padding=CHIP_PADDING)
+
+    def embed_aligned(self, images: list[Image], points: FloatArray) -> FloatArray:
+        """Descriptors (N, 128) of the chips cut from each image at the same landmarks, in one batch."""
+        return self.describe([self.chip_at(image, points) for image in images])
 
     def describe(self, chips: list[Image]) -> FloatArray:
         """Descriptors (N, 128) of aligned chips, in one batch."""

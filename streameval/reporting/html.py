@@ -157,6 +157,39 @@ def _alerts(report: Mapping[str, Any], records: RunRecords) -> str:
     return table(["stream time (s)", "event", "rule", "severity", "field", "value"], rows) + tail
 
 
+def _privacy(report: Mapping[str, Any]) -> str:
+    """The privacy incident log: every run of pairs where the de-identified face was verified as A."""
+    totals = report.get("totals")
+    deid = totals.get("deid") if isinstance(totals, Mapping) else None
+    if not isinstance(deid, Mapping):
+        return "<p>No identity family in this run.</p>"
+    events = [e for e in deid.get("leak_events", []) if isinstance(e, Mapping)]
+    if not events:
+        return "<p>No leak event: no analysed pair was verified as identity A.</p>"
+    rows = []
+    for e in events:
+        m = e.get("strongest") if isinstance(e.get("strongest"), Mapping) else {}
+        assert isinstance(m, Mapping)
+        rows.append(
+            [e.get("start"), e.get("end"), e.get("duration_s"), e.get("pairs"), "open" if e.get("open") else "",
+             m.get("recogniser"), m.get("path"), m.get("distance"), m.get("threshold"), m.get("t")]
+        )  # fmt: skip
+    shown = "" if len(events) == deid.get("leak_events_n") else f" (the last {len(events)} shown)"
+    header = [
+        "start (s)",
+        "end (s)",
+        "duration (s)",
+        "pairs",
+        "",
+        "recogniser",
+        "path",
+        "distance",
+        "threshold",
+        "at (s)",
+    ]
+    return f"<p>{fmt(deid.get('leak_events_n'))} leak events{shown}.</p>" + table(header, rows)
+
+
 def _budget(report: Mapping[str, Any]) -> str:
     budget = report.get("budget")
     if not isinstance(budget, Mapping) or not isinstance(budget.get("lanes"), Mapping):
@@ -225,6 +258,8 @@ def render(records: RunRecords) -> tuple[str, list[Plot]]:
 {figure_html or "<p>Nothing to draw.</p>"}
 <h2>Paper block</h2>
 {_paper(report)}
+<h2>Privacy incidents</h2>
+{_privacy(report)}
 <h2>Alerts</h2>
 {_alerts(report, records)}
 <h2>Inputs</h2>

@@ -17,6 +17,9 @@ the record leaves undefined (``null``) is left out of the scrape rather than exp
 | ``streameval_leak_rate_ratio`` | recogniser | ``deid.<recogniser>.leak_rate`` |
 | ``streameval_swap_rate_ratio`` | recogniser | ``deid.<recogniser>.swap_rate`` |
 | ``streameval_distance_to_a_mean`` | recogniser | ``deid.<recogniser>.dist_a_mean`` |
+| ``streameval_leak_rate_at_source_ratio`` | recogniser | ``deid.<recogniser>.at_source.leak_rate`` |
+| ``streameval_deid_face_missing_ratio`` | | ``deid.deid_face_missing_rate`` |
+| ``streameval_leak_open_pairs`` | | ``deid.leak_open_pairs`` |
 | ``streameval_au_pcc_mean`` / ``_ccc_mean`` / ``_rmse_mean`` | | ``expression.pcc_mean`` ... |
 | ``streameval_fid`` | | ``reality.fid`` (window) |
 | ``streameval_pixel_psnr_decibels`` / ``streameval_pixel_ssim`` | | ``pixel.psnr_mean`` / ``ssim_mean`` |
@@ -113,7 +116,8 @@ class Family:
 def _recognisers(deid: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     """(recogniser label, its block) for each recogniser of a ``deid`` block; the block itself when it holds
     a single recogniser's values at its top level."""
-    nested = [(key, v) for key, v in deid.items() if isinstance(v, Mapping) and "leak_rate" in v]
+    # ``at_source`` is the top-level recogniser's second path, not a recogniser
+    nested = [(key, v) for key, v in deid.items() if isinstance(v, Mapping) and "leak_rate" in v and key != "at_source"]
     if nested:
         return nested
     return [(str(deid.get("recogniser", "default")), deid)] if "leak_rate" in deid else []
@@ -140,6 +144,14 @@ def families_from_metrics(record: Record) -> list[Family]:
             [({"recogniser": k}, b.get("swap_rate")) for k, b in recs])  # fmt: skip
         add("distance_to_a_mean", "gauge", "Mean distance of the de-identified face to reference A (window)",
             [({"recogniser": k}, b.get("dist_a_mean")) for k, b in recs])  # fmt: skip
+        add("leak_rate_at_source_ratio", "gauge",
+            "Share of pairs verified as A at the source face's location (window)",
+            [({"recogniser": k}, get(b.get("at_source"), "leak_rate")) for k, b in recs])  # fmt: skip
+        add("deid_face_missing_ratio", "gauge",
+            "Share of pairs with a source face where no de-identified face was detected (window)",
+            [({}, deid.get("deid_face_missing_rate"))])  # fmt: skip
+        add("leak_open_pairs", "gauge", "Verified pairs of the leak event open at the window's end (0: none)",
+            [({}, deid.get("leak_open_pairs"))])  # fmt: skip
     expression = record.get("expression")
     for stat, text in (("pcc", "Pearson correlation"), ("ccc", "concordance correlation"), ("rmse", "RMSE")):
         add(f"au_{stat}_mean", "gauge", f"Mean over action units of the per-AU {text} of the two streams (window)",
