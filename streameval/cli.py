@@ -262,10 +262,13 @@ def _evaluate_command(args: argparse.Namespace, interrupts: _Interrupts) -> int:
     config = load_config(args.config, overrides)
     html = Path(args.html) if args.html else None
     if html is not None:  # refused before the run, not after it
-        from streameval.reporting.cli import check_output
+        from streameval.outputs import check_output
 
-        outputs = (config.source, config.deid, config.report, config.log)
-        check_output(html, [Path(p) for p in outputs if p and p != "-"], option="--html")
+        inputs = [(name, p) for name, p in (("source", config.source), ("de-identified input", config.deid)) if p]
+        check_output("--html", str(html), [(name, p) for name, p in inputs if p != "-"])
+        for option, other in (("--report", config.report), ("--log", config.log)):
+            if other and other != "-" and Path(other).resolve() == html.resolve():
+                raise UsageError(f"--html {html}: is also the {option} file; give the page its own file")
     log.info("evaluating %s against %s", config.source, config.deid)  # URLs are redacted by the log filter
     view = args.live_view if args.live_view is not None else bool(args.live)  # run: on at a terminal
     progress = _Progress(enabled=not args.quiet, view=view)

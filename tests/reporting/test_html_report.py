@@ -261,3 +261,13 @@ def test_batch_summary_page(tmp_path: Path, chromium: str, proxy: _Listener) -> 
     # a log next to a batch summary is a usage error
     bad = _cli("report", str(BATCH_SUMMARY), str(BATCH_SUMMARY), "-o", str(tmp_path / "x.html"))
     assert bad.returncode == 2 and "a batch summary has no log" in bad.stderr
+
+
+def test_html_output_never_replaces_the_run_s_inputs_or_outputs(tmp_path: Path, examples: dict[str, Path]) -> None:
+    video = examples["original"]
+    report, log = tmp_path / "r.json", tmp_path / "l.jsonl"
+    cases = [(report, "is also the --report file"), (log, "is also the --log file"), (video, "is the source")]
+    for target, message in cases:
+        proc = _cli("replay", str(video), str(video), "--report", str(report), "--log", str(log), "--html", str(target))
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert not report.exists() and not log.exists()  # refused before the run
