@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from streameval import __version__
+from streameval import __version__, cli_args
 from streameval.batch.cli import add_parser as add_batch_parser
-from streameval.config import RunConfig, load_config, parse_duration
+from streameval.config import RunConfig, load_config
 from streameval.deidentify.cli import add_parser as add_deidentify_parser
 from streameval.errors import InputError, MissingExtraError, ModelError, SinkError, StreamevalError, UsageError
 from streameval.extract import add_parser as add_extract_parser
@@ -53,24 +53,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _duration(name: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            return parse_duration(text, f"--{name}")
-        except StreamevalError:
-            raise argparse.ArgumentTypeError(f"expected a duration like '10s', '500ms' or '2m', got {text!r}") from None
-
-    return parse
-
-
-def _rate(text: str) -> tuple[str, float]:
-    name, sep, value = text.partition("=")
-    try:
-        if not sep:
-            raise ValueError
-        return name.strip(), float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=ANALYSES_PER_SECOND, e.g. pixel=5, got {text!r}") from None
+_duration = cli_args.duration
+_rate = cli_args.rate
 
 
 def _add_evaluation_args(p: argparse.ArgumentParser, live: bool) -> None:

@@ -10,13 +10,12 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from streameval.config import parse_duration
-from streameval.errors import StreamevalError, UsageError
+from streameval import cli_args
+from streameval.errors import UsageError
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 3, 130
 
@@ -35,24 +34,8 @@ row is invalid or failed (see DIR/pairs.csv), 130 when interrupted (finished pai
 """
 
 
-def _duration(name: str) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            return parse_duration(text, f"--{name}")
-        except StreamevalError:
-            raise argparse.ArgumentTypeError(f"expected a duration like '10s', '500ms' or '2m', got {text!r}") from None
-
-    return parse
-
-
-def _rate(text: str) -> tuple[str, float]:
-    name, sep, value = text.partition("=")
-    try:
-        if not sep:
-            raise ValueError
-        return name.strip(), float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=ANALYSES_PER_SECOND, e.g. pixel=5, got {text!r}") from None
+_duration = cli_args.duration
+_rate = cli_args.rate
 
 
 def _positive(text: str) -> int:
