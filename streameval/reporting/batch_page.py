@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from streameval.metrics.expression import AU_KEYS
 from streameval.reporting.figures import WIDTH, Plot
-from streameval.reporting.html import CSP, STYLE, esc, fmt, svg_data_uri, table
+from streameval.reporting.html import esc, figures_html, fmt, page_head, table
 
 OVERALL = "overall"
 METHOD_COLUMNS = [
@@ -178,11 +178,7 @@ def render_batch(summary: Mapping[str, Any]) -> tuple[str, list[Plot]]:
     assert isinstance(counts, Mapping)
     run = summary.get("run") if isinstance(summary.get("run"), Mapping) else {}
     assert isinstance(run, Mapping)
-    figure_html = "".join(
-        f'<figure><img alt="{esc(p.title)}" src="{svg_data_uri(p)}"><figcaption><b>{esc(p.title)}.</b> '
-        f"{esc(p.caption)}</figcaption></figure>"
-        for p in figures
-    )
+    figure_html = figures_html(figures)
     pairs = summary.get("pairs") if isinstance(summary.get("pairs"), list) else []
     assert isinstance(pairs, list)
     pair_rows = [
@@ -194,13 +190,9 @@ def render_batch(summary: Mapping[str, Any]) -> tuple[str, list[Plot]]:
         if status != "complete"
         else ""
     )
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{CSP}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>streameval batch: {esc(summary.get("manifest", ""))}</title>
-<style>{STYLE}</style></head><body>
-<h1>streameval batch</h1>
+    page = (
+        page_head(f"streameval batch: {summary.get('manifest', '')}")
+        + f"""<h1>streameval batch</h1>
 <p><span class="status {esc(status)}">{esc(status)}</span> Manifest {esc(summary.get("manifest", "?"))}:
  {fmt(counts.get("complete"))} pairs complete, {fmt(counts.get("failed"))} failed,
  {fmt(counts.get("invalid"))} invalid rows; {fmt(run.get("wall_s"))} s.</p>
@@ -213,4 +205,5 @@ def render_batch(summary: Mapping[str, Any]) -> tuple[str, list[Plot]]:
 {table(["pair", "method", "status", "error"], pair_rows)}
 </body></html>
 """
+    )
     return page, figures

@@ -82,6 +82,26 @@ def svg_data_uri(plot: Plot) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue().encode()).decode("ascii")
 
 
+def page_head(title: str) -> str:
+    """The start of a page up to ``<body>``: charset, the Content-Security-Policy, the inline style."""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)}</title>
+<style>{STYLE}</style></head><body>
+"""
+
+
+def figures_html(figures: Sequence[Plot]) -> str:
+    """Each figure as an SVG ``data:`` image with its caption."""
+    return "".join(
+        f'<figure><img alt="{esc(p.title)}" src="{svg_data_uri(p)}"><figcaption><b>{esc(p.title)}.</b> '
+        f"{esc(p.caption)}</figcaption></figure>"
+        for p in figures
+    )
+
+
 def _paper(report: Mapping[str, Any]) -> str:
     paper = report.get("paper")
     if not isinstance(paper, Mapping) or not paper:
@@ -236,20 +256,12 @@ def render(records: RunRecords) -> tuple[str, list[Plot]]:
     missing = [f for f in ("deid", "expression", "reality", "pixel") if f not in (report.get("totals") or {})]
     if missing:
         notes.append(f"Families not in this report: {esc(', '.join(missing))}; their figures are left out.")
-    figure_html = "".join(
-        f'<figure><img alt="{esc(p.title)}" src="{svg_data_uri(p)}"><figcaption><b>{esc(p.title)}.</b> '
-        f"{esc(p.caption)}</figcaption></figure>"
-        for p in figures
-    )
+    figure_html = figures_html(figures)
     first, last = stream.get("first_t"), stream.get("last_t")
     duration = last - first if isinstance(first, int | float) and isinstance(last, int | float) else None
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{CSP}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>streameval report: {esc(report.get("stream_id", ""))}</title>
-<style>{STYLE}</style></head><body>
-<h1>streameval report: {esc(report.get("stream_id", ""))}</h1>
+    page = (
+        page_head(f"streameval report: {report.get('stream_id', '')}")
+        + f"""<h1>streameval report: {esc(report.get("stream_id", ""))}</h1>
 <p><span class="status {esc(status)}">{esc(status)}</span>
  streameval {esc(report.get("streameval_version", "?"))}, started {esc(report.get("started_at", "?"))},
  {fmt(duration)} s of stream in {fmt(report.get("wall_s"))} s, {fmt(stream.get("records"))} records.</p>
@@ -275,6 +287,7 @@ def render(records: RunRecords) -> tuple[str, list[Plot]]:
 {_key_values("sinks", report.get("sinks"))}
 </body></html>
 """
+    )
     return page, figures
 
 
