@@ -135,6 +135,3 @@ class LiveView:
         self.stream.write("".join(out))
         self.stream.flush()
         self._drawn = len(lines)
-
-    def done(self) -> None:
-        """Leave the last drawing on screen; the summary follows below it."""
