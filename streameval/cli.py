@@ -272,13 +272,9 @@ def _evaluate_command(args: argparse.Namespace, interrupts: _Interrupts) -> int:
 def _write_html(report: dict[str, Any], log_file: str | None, html: Path) -> None:
     """The page of the run just ended; its time series come from the JSON Lines log when that is a file."""
     from streameval.reporting.cli import write_report_html
-    from streameval.reporting.inputs import RunRecords, load_log
+    from streameval.reporting.inputs import with_log
 
-    records = RunRecords(report)
-    if log_file and log_file != "-":
-        records.metrics, records.alerts, records.skipped_lines = load_log(Path(log_file))
-        records.log_path = Path(log_file)
-    write_report_html(records, html)
+    write_report_html(with_log(report, Path(log_file) if log_file and log_file != "-" else None), html)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

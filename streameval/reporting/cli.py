@@ -32,20 +32,20 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from streameval.reporting.inputs import load_report, load_run
+    from streameval.reporting.inputs import load_report, with_log
 
-    log_path = Path(args.log) if args.log else None
-    inputs = [Path(args.report), *([log_path] if log_path else [])]
-    check_output(Path(args.output), inputs)
-    if load_report(Path(args.report)).get("type") == "batch_summary":
+    report, log_path = Path(args.report), Path(args.log) if args.log else None
+    png = Path(args.png) if args.png else None
+    check_output(Path(args.output), [report, *([log_path] if log_path else [])])
+    data = load_report(report)
+    if data.get("type") == "batch_summary":
         if log_path is not None:
             raise UsageError(
                 "a batch summary has no log: give the summary.json alone (each pair's log is in its folder)"
             )
-        write_batch_html(Path(args.report), Path(args.output), Path(args.png) if args.png else None)
+        _write_batch(data, Path(args.output), png)
         return 0
-    records = load_run(Path(args.report), log_path)
-    write_report_html(records, Path(args.output), Path(args.png) if args.png else None)
+    write_report_html(with_log(data, log_path), Path(args.output), png)
     return 0
 
 
@@ -66,36 +66,43 @@ def _require_matplotlib() -> None:
 
 def write_batch_html(summary_path: Path, output: Path, png_dir: Path | None = None) -> None:
     """The page of a batch from its ``summary.json``."""
-    _require_matplotlib()
-    from streameval.outputs import write_file_atomic
-    from streameval.reporting.batch_page import render_batch
-    from streameval.reporting.html import write_pngs
     from streameval.reporting.inputs import load_report
 
     check_output(output, [summary_path])
-    page, figures = render_batch(load_report(summary_path))
+    _write_batch(load_report(summary_path), output, png_dir)
+
+
+def _write_batch(summary: dict[str, Any], output: Path, png_dir: Path | None) -> None:
+    _require_matplotlib()
+    from streameval.outputs import write_file_atomic
+    from streameval.reporting.batch_page import render_batch
+
+    page, figures = render_batch(summary)
     write_file_atomic(output, page)
     log.info("HTML batch report: %s (%d figures)", output, len(figures))
     if png_dir is not None:
-        try:
-            write_pngs(figures, png_dir)
-        except OSError as exc:
-            raise SinkError(f"cannot write the PNG figures into {png_dir}: {exc.strerror or exc}") from exc
+        _write_pngs(figures, png_dir)
+
+
+def _write_pngs(figures: Any, png_dir: Path) -> None:
+    from streameval.reporting.html import write_pngs
+
+    try:
+        written = write_pngs(figures, png_dir)
+    except OSError as exc:
+        raise SinkError(f"cannot write the PNG figures into {png_dir}: {exc.strerror or exc}") from exc
+    log.info("PNG figures: %s", ", ".join(str(p) for p in written))
 
 
 def write_report_html(records: Any, output: Path, png_dir: Path | None = None) -> None:
     """Render ``records`` (:class:`~streameval.reporting.inputs.RunRecords`) to ``output`` (and PNGs)."""
     _require_matplotlib()
     from streameval.outputs import write_file_atomic
-    from streameval.reporting.html import render, write_pngs
+    from streameval.reporting.html import render
 
     check_output(output, [p for p in (records.log_path,) if p is not None])
     page, figures = render(records)
     write_file_atomic(output, page)
     log.info("HTML report: %s (%d figures)", output, len(figures))
     if png_dir is not None:
-        try:
-            written = write_pngs(figures, png_dir)
-        except OSError as exc:
-            raise SinkError(f"cannot write the PNG figures into {png_dir}: {exc.strerror or exc}") from exc
-        log.info("PNG figures: %s", ", ".join(str(p) for p in written))
+        _write_pngs(figures, png_dir)

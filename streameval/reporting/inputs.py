@@ -91,9 +91,9 @@ def load_log(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], in
     return metrics, alerts, skipped
 
 
-def load_run(report: Path, log_path: Path | None = None) -> RunRecords:
-    data = load_report(report)
+def with_log(report: dict[str, Any], log_path: Path | None) -> RunRecords:
+    """A run's report with the records of its JSON Lines log (none when ``log_path`` is None)."""
     if log_path is None:
-        return RunRecords(data)
+        return RunRecords(report)
     metrics, alerts, skipped = load_log(log_path)
-    return RunRecords(data, metrics, alerts, skipped, log_path)
+    return RunRecords(report, metrics, alerts, skipped, log_path)
