@@ -27,7 +27,7 @@ from streameval.metrics.deid import DISTANCES, DeidMetric
 from streameval.metrics.expression import ExpressionMetric
 from streameval.metrics.reality import FEATURES, RealityMetric
 from streameval.stats import GaussianStats
-from streameval.stats.moments import PairState
+from streameval.stats.moments import MomentState, PairState, moments_merge
 
 Vec = NDArray[np.float64]
 Arrays = dict[str, NDArray[Any]]
@@ -44,13 +44,11 @@ class Moments:
     m2: float
 
     def merge(self, other: Moments) -> Moments:
-        if other.n == 0:
-            return self
-        if self.n == 0:
-            return other
-        n = self.n + other.n
-        delta = other.mean - self.mean
-        return Moments(n, self.mean + delta * other.n / n, self.m2 + other.m2 + delta * delta * self.n * other.n / n)
+        # the statistics' own Chan merge; the rounding bound ``acc`` is not stored per pair, so it stays 0 here
+        merged = moments_merge(
+            MomentState(self.n, self.mean, self.m2, 0.0), MomentState(other.n, other.mean, other.m2, 0.0)
+        )
+        return Moments(merged.n, float(merged.mean), float(merged.m2))
 
     @property
     def mean_or_none(self) -> float | None:
