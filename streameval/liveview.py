@@ -8,75 +8,65 @@ is needed. Off a terminal the caller keeps the plain one-line progress instead.
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from streameval.sinks.base import Record
+from streameval.sinks.base import Record, field, finite
 
 CSI = "\x1b["
 
 
 def _num(value: object, digits: int = 3, unit: str = "") -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(float(value)):
+    if finite(value) is None:
         return "–"
     text = str(value) if isinstance(value, int) else f"{value:.{digits}f}"
     return text + unit
-
-
-def _get(record: Mapping[str, Any], *path: str) -> Any:
-    node: Any = record
-    for part in path:
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
 
 
 def render(
     record: Record, alerts: Mapping[str, Mapping[str, Any]], *, speed: float | None = None, width: int = 100
 ) -> list[str]:
     """The view's lines for the latest ``metrics`` record and the currently raised ``alerts`` (rule -> event)."""
-    w = _get(record, "window") or {}
-    health = _get(record, "health") or {}
+    w = field(record, "window") or {}
+    health = field(record, "health") or {}
     seq = record.get("seq")
     records = seq + 1 if isinstance(seq, int) and not isinstance(seq, bool) else None
     head = (
-        f"streameval  stream {record.get('stream_id', '?')}  t={_num(_get(w, 'end'), 2)} s"
-        f"  window {_num(_get(w, 'length_s'), 1)} s  records {_num(records)}"
+        f"streameval  stream {record.get('stream_id', '?')}  t={_num(field(w, 'end'), 2)} s"
+        f"  window {_num(field(w, 'length_s'), 1)} s  records {_num(records)}"
         + (f"  speed {speed:.2f}x" if speed is not None else "")
     )
     lines = [head]
-    deid = _get(record, "deid")
+    deid = field(record, "deid")
     if isinstance(deid, Mapping):
         lines.append(
             f"identity    leak {_num(deid.get('leak_rate'))} (n={_num(deid.get('leak_rate_n'))})"
             f"  swap {_num(deid.get('swap_rate'))}  dist A {_num(deid.get('dist_a_mean'))}"
             f"  src {_num(deid.get('dist_src_mean'))}  threshold {_num(deid.get('threshold'), 2)}"
         )
-    expr = _get(record, "expression")
+    expr = field(record, "expression")
     if isinstance(expr, Mapping):
         lines.append(
             f"expression  PCC {_num(expr.get('pcc_mean'))}  CCC {_num(expr.get('ccc_mean'))}"
             f"  RMSE {_num(expr.get('rmse_mean'))} (n={_num(expr.get('n'))})"
         )
-    reality = _get(record, "reality")
+    reality = field(record, "reality")
     if isinstance(reality, Mapping):
         low = "  (few clips: biased up)" if reality.get("fid_low_n") else ""
         lines.append(
             f"reality     FID {_num(reality.get('fid'), 2)} over {_num(reality.get('fid_clips_source'))}"
             f"/{_num(reality.get('fid_clips_deid'))} clips{low}"
         )
-    pixel = _get(record, "pixel")
+    pixel = field(record, "pixel")
     if isinstance(pixel, Mapping):
         lines.append(f"pixel       PSNR {_num(pixel.get('psnr_mean'), 2, ' dB')}  SSIM {_num(pixel.get('ssim_mean'))}")
-    coverage = _get(record, "coverage")
+    coverage = field(record, "coverage")
     if isinstance(coverage, Mapping):
         lines.append(f"coverage    source {_num(coverage.get('source'), 2)}  de-id {_num(coverage.get('deid'), 2)}")
-    rates = _get(health, "analysis_rate")
-    dropped = _get(health, "dropped_by_analyser")
+    rates = field(health, "analysis_rate")
+    dropped = field(health, "dropped_by_analyser")
     lanes = sorted(rates) if isinstance(rates, Mapping) else []
     per_lane = "  ".join(
         f"{lane} {_num(rates[lane], 1)}/s"
@@ -84,8 +74,8 @@ def render(
         for lane in lanes
     )
     lines.append(
-        f"health      pairs {_num(_get(health, 'paired'))}  dropped {_num(_get(health, 'dropped'))}"
-        f"  lag {_num(_get(health, 'lag_s'), 2, ' s')} (max {_num(_get(health, 'lag_max_s'), 2, ' s')})"
+        f"health      pairs {_num(field(health, 'paired'))}  dropped {_num(field(health, 'dropped'))}"
+        f"  lag {_num(field(health, 'lag_s'), 2, ' s')} (max {_num(field(health, 'lag_max_s'), 2, ' s')})"
     )
     if per_lane:
         lines.append(f"lanes       {per_lane}")
@@ -120,7 +110,7 @@ class LiveView:
             return
         if kind != "metrics":
             return
-        end = _get(record, "window", "end")
+        end = field(record, "window.end")
         wall = time.monotonic() - self.started
         speed = end / wall if isinstance(end, int | float) and end > 0 and wall > 0 else None
         width = shutil.get_terminal_size((100, 24)).columns

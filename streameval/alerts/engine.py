@@ -23,13 +23,12 @@ from typing import Any, Final, Literal
 
 from streameval.alerts.rules import AlertRule
 from streameval.errors import StreamevalError
-from streameval.sinks.base import SCHEMA_VERSION, Record
+from streameval.sinks.base import MISSING, SCHEMA_VERSION, Record, lookup
 
 logger = logging.getLogger(__name__)
 
 # Window ends are sums of float hops; compare durations with a tolerance so 3 hops of 0.1 s make 0.3 s.
 _EPS: Final = 1e-9
-_MISSING: Final = object()
 
 EventKind = Literal["raise", "clear"]
 
@@ -73,16 +72,6 @@ def step(rule: AlertRule, state: RuleState, time: float, value: float) -> tuple[
         raised_at = state.raised_at if state.raised_at is not None else since
         return replace(seen, active=False, since=None, cleared_at=time), Event("clear", time, value, raised_at)
     return replace(seen, since=since), None
-
-
-def lookup(record: Mapping[str, Any], path: str) -> Any:
-    """The value at a dotted path, or ``_MISSING`` when some key on the way is absent."""
-    node: Any = record
-    for key in path.split("."):
-        if not isinstance(node, Mapping) or key not in node:
-            return _MISSING
-        node = node[key]
-    return node
 
 
 def record_time(record: Mapping[str, Any]) -> float | None:
@@ -172,7 +161,7 @@ class AlertEngine:
 
     def _value(self, rule: AlertRule, record: Record) -> float | None:
         value = lookup(record, rule.path)
-        if value is _MISSING:
+        if value is MISSING:
             self._warn_once(rule.name, "missing", f"field {rule.path!r} is not in the metric records")
             return None
         if value is None:

@@ -16,19 +16,13 @@ from matplotlib.figure import Figure
 from streameval.metrics.expression import AU_KEYS
 from streameval.reporting.figures import WIDTH, Plot
 from streameval.reporting.html import esc, figures_html, fmt, page_head, table
+from streameval.sinks.base import finite
 
 OVERALL = "overall"
 METHOD_COLUMNS = [
     "method", "pairs", "A mean", "A std", "B mean", "leak rate", "95 % interval", "FID", "mean AU PCC",
     "coverage (de-id)",
 ]  # fmt: skip
-
-
-def _num(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
 
 
 def _methods(summary: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
@@ -41,18 +35,18 @@ def _methods(summary: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
 def rates_figure(methods: Sequence[tuple[str, Mapping[str, Any]]]) -> Figure | None:
     """Leak and swap rate per method (pooled over frames) with the 95 % bootstrap interval over videos."""
     rows = [(m, g) for m, g in methods if isinstance(g.get("leak_rate"), Mapping)]
-    if not rows or all(_num(g["leak_rate"].get("rate")) is None for _, g in rows):
+    if not rows or all(finite(g["leak_rate"].get("rate")) is None for _, g in rows):
         return None
     fig = Figure(figsize=(WIDTH, 0.5 + 0.45 * len(rows) * 2), layout="constrained")
     ax = fig.subplots()
     for offset, name, colour in ((-0.18, "leak_rate", "#d62728"), (0.18, "swap_rate", "#1f77b4")):
         for i, (_, g) in enumerate(rows):
             block = g.get(name)
-            rate = _num(block.get("rate")) if isinstance(block, Mapping) else None
+            rate = finite(block.get("rate")) if isinstance(block, Mapping) else None
             if rate is None:
                 continue
             assert isinstance(block, Mapping)
-            lo, hi = _num(block.get("ci_low")), _num(block.get("ci_high"))
+            lo, hi = finite(block.get("ci_low")), finite(block.get("ci_high"))
             err = [[rate - lo], [hi - rate]] if lo is not None and hi is not None else None
             label = (
                 ("leak rate (verified as A)" if name == "leak_rate" else "swap rate (verified as B)")
@@ -74,7 +68,7 @@ def fid_figure(methods: Sequence[tuple[str, Mapping[str, Any]]]) -> Figure | Non
     for m, g in methods:
         reality = g.get("reality")
         fid = reality.get("fid") if isinstance(reality, Mapping) else None
-        value = _num(fid.get("value")) if isinstance(fid, Mapping) else None
+        value = finite(fid.get("value")) if isinstance(fid, Mapping) else None
         if value is not None and isinstance(fid, Mapping):
             rows.append((m, value, bool(fid.get("low_n")), fid.get("clips_deid")))
     if not rows:
@@ -103,7 +97,7 @@ def au_figure(methods: Sequence[tuple[str, Mapping[str, Any]]]) -> Figure | None
         values = []
         for au in AU_KEYS:
             pair = deid.get(au)
-            v = _num(pair[0]) if isinstance(pair, list) and pair else None
+            v = finite(pair[0]) if isinstance(pair, list) and pair else None
             values.append(float("nan") if v is None else v)
         rows.append((m, values))
     if not rows:
@@ -147,7 +141,7 @@ def _method_rows(methods: Sequence[tuple[str, Mapping[str, Any]]]) -> list[list[
         assert isinstance(paper, Mapping)
         deid = paper.get("deid") if isinstance(paper.get("deid"), Mapping) else {}
         assert isinstance(deid, Mapping)
-        pccs = [_num(deid[au][0]) for au in AU_KEYS if isinstance(deid.get(au), list) and deid[au]]
+        pccs = [finite(deid[au][0]) for au in AU_KEYS if isinstance(deid.get(au), list) and deid[au]]
         defined = [p for p in pccs if p is not None]
         leak = g.get("leak_rate") if isinstance(g.get("leak_rate"), Mapping) else {}
         assert isinstance(leak, Mapping)

@@ -6,7 +6,6 @@ that did not run, a report without a log), so a partial report still gets every 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from streameval.metrics.expression import AU_KEYS
+from streameval.sinks.base import field, finite
 
 WIDTH = 9.0  # inches; at 100 dpi the page's 900-px column
 ALERT_COLOUR = "#d62728"
@@ -28,28 +28,12 @@ class Plot:
     caption: str = ""
 
 
-def _get(record: Mapping[str, Any], path: str) -> Any:
-    node: Any = record
-    for part in path.split("."):
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
-
-
-def _num(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
-
-
 def series(records: Sequence[Mapping[str, Any]], path: str) -> tuple[list[float], list[float]]:
     """(window end times, values) of ``path`` over the metrics records that define it."""
     ts: list[float] = []
     vs: list[float] = []
     for r in records:
-        t, v = _num(_get(r, "window.end")), _num(_get(r, path))
+        t, v = finite(field(r, "window.end")), finite(field(r, path))
         if t is not None and v is not None:
             ts.append(t)
             vs.append(v)
@@ -60,8 +44,8 @@ def alert_spans(events: Iterable[Mapping[str, Any]], end: float | None) -> list[
     """(rule, raised at, cleared at or the end of the stream) for every raise event, in order."""
     spans: list[tuple[str, float, float]] = []
     open_at: dict[str, float] = {}
-    for e in sorted(events, key=lambda e: _num(e.get("time")) or 0.0):
-        rule, t = str(e.get("rule")), _num(e.get("time"))
+    for e in sorted(events, key=lambda e: finite(e.get("time")) or 0.0):
+        rule, t = str(e.get("rule")), finite(e.get("time"))
         if t is None:
             continue
         if e.get("event") == "raise":
@@ -149,8 +133,8 @@ def timeseries_figure(
 
 def au_map_figure(expression: Mapping[str, Any]) -> Figure | None:
     """Per-AU PCC and RMSE over the whole stream as two annotated rows (the paper's AU map)."""
-    pcc = [_num(expression.get(f"{au}_pcc")) for au in AU_KEYS]
-    rmse = [_num(expression.get(f"{au}_rmse")) for au in AU_KEYS]
+    pcc = [finite(expression.get(f"{au}_pcc")) for au in AU_KEYS]
+    rmse = [finite(expression.get(f"{au}_rmse")) for au in AU_KEYS]
     if all(v is None for v in pcc + rmse):
         return None
     fig = Figure(figsize=(WIDTH, 2.6), layout="constrained")
@@ -187,7 +171,7 @@ def histogram_figure(deid: Mapping[str, Any]) -> Figure | None:
             edges, counts = list(hist["edges"]), list(hist["counts"])
             ax.stairs(counts, edges, label=f"{label} (n={sum(counts) + hist.get('under', 0) + hist.get('over', 0)})")
             drew = True
-        threshold = _num(block.get("threshold"))
+        threshold = finite(block.get("threshold"))
         if threshold is not None:
             ax.axvline(threshold, color="0.1", linestyle=":", label=f"threshold {threshold:g} (verified below)")
         ax.set_title(
@@ -254,8 +238,8 @@ def plots(
 ) -> list[Plot]:
     """Every figure the run's data allows, in page order."""
     out: list[Plot] = []
-    events = list(alerts) or list(_get(report, "alerts.events") or [])
-    spans = alert_spans(events, _num(_get(report, "stream.last_t")))
+    events = list(alerts) or list(field(report, "alerts.events") or [])
+    spans = alert_spans(events, finite(field(report, "stream.last_t")))
     families = timeseries_figure(records, (IDENTITY, EXPRESSION, REALITY, PIXEL), spans)
     if families is not None:
         out.append(

@@ -7,12 +7,38 @@ undefined are ``None`` (never NaN) with a reason next to them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, Final, Protocol, Self, runtime_checkable
 
 Record = Mapping[str, Any]
 SCHEMA_VERSION = 1
+MISSING: Final = object()  # what lookup returns for a path that is not in the record (unlike a null value)
+
+
+def lookup(record: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path (``"deid.dlib.leak_rate"``), or :data:`MISSING` when a key on the way is absent."""
+    node: Any = record
+    for key in path.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return MISSING
+        node = node[key]
+    return node
+
+
+def field(record: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted path, or None when it is absent (readers that treat absent and null alike)."""
+    value = lookup(record, path)
+    return None if value is MISSING else value
+
+
+def finite(value: object) -> float | None:
+    """A record value as a finite float; None for null, booleans, text, NaN and infinities."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    v = float(value)
+    return v if math.isfinite(v) else None
 
 
 @runtime_checkable

@@ -37,7 +37,6 @@ the record leaves undefined (``null``) is left out of the scrape rather than exp
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -47,7 +46,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from streameval.errors import MissingExtraError, UsageError
-from streameval.sinks.base import Record
+from streameval.sinks.base import Record, finite
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +93,6 @@ def parse_metrics_port(value: str) -> PrometheusSettings:
     return PrometheusSettings(host or DEFAULT_HOST, int(port))
 
 
-def _number(value: object) -> float | None:
-    """A finite number from a record field; None for null, booleans, text and NaN."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    v = float(value)
-    return v if math.isfinite(v) else None
-
-
 Sample = tuple[dict[str, str], float]  # labels (without stream_id), value
 
 
@@ -128,7 +119,7 @@ def families_from_metrics(record: Record) -> list[Family]:
     out: list[Family] = []
 
     def add(name: str, kind: str, text: str, samples: list[tuple[dict[str, str], object]]) -> None:
-        kept = tuple((labels, v) for labels, raw in samples if (v := _number(raw)) is not None)
+        kept = tuple((labels, v) for labels, raw in samples if (v := finite(raw)) is not None)
         if kept:
             out.append(Family(PREFIX + name, kind, text, kept))
 
