@@ -21,6 +21,7 @@ class LaneCost:
     seconds_per_call: float  # wall time
     calls_per_second: float  # analyses per second of video at the run's sampling rates
     cpu_per_call: float  # CPU seconds, in every thread the call used (the face stage tracks both streams at once)
+    background: bool = False  # a lane's deferred work (I3D clips): live, it skips jobs instead of dropping pairs
 
     @property
     def load(self) -> float:
@@ -68,6 +69,7 @@ class Assessment:
                     "calls_per_video_s": round(lane.calls_per_second, 3),
                     "load": round(lane.load, 4),
                     "cpu_s_per_video_s": round(lane.cpu, 4),
+                    "background": lane.background,
                 }
                 for lane in self.lanes
             },

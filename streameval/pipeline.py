@@ -8,7 +8,14 @@
   the lag bounded; every drop is counted in ``health``.
 
 Each analyser runs in its own single-thread executor: model calls never block the event loop, and one analyser's
-calls happen in stream order so it may keep state (clips).
+calls happen in stream order so it may keep state (clips). Slow batched work an analyser defers (I3D on a clip,
+:class:`~streameval.analysis.base.Deferred`) runs in a second thread of its lane, one job at a time; in a live run
+that thread has a lower CPU priority, so the per-pair lanes keep their frames when cores are short (a replay
+drops nothing, so there it keeps its priority and does not lose the CPU to other processes). With policy
+``block`` the next job waits for the previous one and the watermark waits for the job, so its observation lands
+in the window of its clip; with ``drop-oldest`` a job due while the previous one still runs is skipped, and a
+job's observation counts in the first window still open when it finishes (the lane keeps cropping the next clip
+meanwhile: a slow I3D costs whole clips, never the frames of the clip being collected).
 
 With face families on, a *face stage* (:class:`~streameval.faces.stage.FaceStage`) runs in a lane of its own
 ahead of the analysers that declare ``needs_faces``: they only receive pairs that went through it, with
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -30,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from streameval.analysis.base import Analyser, Observation
+from streameval.analysis.base import Analyser, Deferred, Observation
 from streameval.budget import Assessment, LaneCost, assess
 from streameval.config import RunConfig
 from streameval.errors import UsageError
@@ -60,13 +68,13 @@ def needs_faces(analyser: Analyser) -> bool:
     return bool(getattr(analyser, "needs_faces", False))
 
 
-BACKGROUND_NICE = 10  # added to a background lane thread's nice value (Linux: per thread)
+BACKGROUND_NICE = 10  # added to a background thread's nice value (Linux: per thread)
 
 
 def _lower_priority() -> None:
-    """Executor initializer of a background lane: lower this thread's CPU priority (Linux schedules threads
-    separately, so only this lane is affected). Where that is not possible it stays as it is, with a debug line:
-    the order of the results never depends on it, only which lane falls behind first when cores are short."""
+    """Executor initializer of a lane's background thread: lower this thread's CPU priority (Linux schedules
+    threads separately, so only the deferred work is affected). Where that is not possible it stays as it is, with
+    a debug line: the results never depend on it, only which work falls behind first when cores are short."""
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE)
@@ -103,8 +111,15 @@ class _Lane:
     calls: int = 0
     busy_s: float = 0.0  # time in calls after the first (which pays for model warm-up)
     cpu_s: float = 0.0  # CPU time of those calls, in every thread they used
+    background: ThreadPoolExecutor | None = None  # deferred work, made on first use
+    job: asyncio.Task[None] | None = None  # the deferred job in flight (one at a time)
+    held: deque[float] = field(default_factory=deque)  # stream times of deferred jobs the watermark waits for
+    jobs: int = 0
+    jobs_offered: int = 0  # jobs run or skipped
+    job_busy_s: float = 0.0
+    job_cpu_s: float = 0.0
 
-    def step(self, pair: FramePair) -> tuple[FramePair | None, Observation | None, float]:
+    def step(self, pair: FramePair) -> tuple[FramePair | None, Observation | Deferred | None, float]:
         """Run in the lane's thread: (the annotated pair for the face lanes, or None; the observation; the CPU
         seconds the call took, which unlike its wall time does not depend on what else runs)."""
         started = time.thread_time()
@@ -117,11 +132,14 @@ class _Lane:
         return None, observed, time.thread_time() - started
 
 
-def _lane(name: str, rate: float | None, queue_size: int, *, background: bool = False, **kind: Any) -> _Lane:
-    executor = ThreadPoolExecutor(
-        1, thread_name_prefix=f"se-{name}", initializer=_lower_priority if background else None
-    )
+def _lane(name: str, rate: float | None, queue_size: int, **kind: Any) -> _Lane:
+    executor = ThreadPoolExecutor(1, thread_name_prefix=f"se-{name}")
     return _Lane(name, rate, asyncio.Queue(queue_size), executor, **kind)
+
+
+def _run_timed(job: Deferred) -> tuple[Observation | None, float]:
+    started = time.thread_time()
+    return job.run(), time.thread_time() - started
 
 
 @dataclass(slots=True)
@@ -169,9 +187,7 @@ class Pipeline:
         if face_stage is None and any(needs_faces(a) for a in analysers):
             raise UsageError("analysers that need faces need a face stage")
         size = self.config.queue_size
-        self._lanes = [
-            _lane(a.name, a.rate, size, analyser=a, background=bool(getattr(a, "background", False))) for a in analysers
-        ]
+        self._lanes = [_lane(a.name, a.rate, size, analyser=a) for a in analysers]
         self._direct = [lane for lane in self._lanes if lane.analyser is not None and not needs_faces(lane.analyser)]
         self._face_lanes = [lane for lane in self._lanes if lane.analyser is not None and needs_faces(lane.analyser)]
         self._stage = None if face_stage is None else _lane(face_stage.name, face_stage.rate, size, stage=face_stage)
@@ -311,7 +327,9 @@ class Pipeline:
                 if lane.calls > 1:
                     lane.busy_s += done - started
                     lane.cpu_s += cpu
-                if obs is not None:
+                if isinstance(obs, Deferred):
+                    await self._defer(lane, obs, pair)
+                elif obs is not None:
                     self.windower.add(obs)
                 self.windower.add(
                     Observation(
@@ -338,6 +356,48 @@ class Pipeline:
                 self._assess_budget()
             await self._publish_ready()
 
+    async def _defer(self, lane: _Lane, job: Deferred, pair: FramePair) -> None:
+        """Start a deferred job in the lane's background thread (see the module docstring for the policies)."""
+        lane.jobs_offered += 1
+        if lane.job is not None and not lane.job.done():
+            if self.config.policy == "drop-oldest":
+                skipped = {"analyser": lane.name, "background": True, "skipped": True}
+                self.windower.add(Observation(ANALYSIS, max(job.t, self.windower.open_from), skipped))
+                return
+            await asyncio.wait([lane.job])  # its failure, if any, surfaces through _check_lanes
+        if lane.background is None:
+            lane.background = ThreadPoolExecutor(
+                1, thread_name_prefix=f"se-{lane.name}-bg", initializer=_lower_priority if self.config.live else None
+            )
+        hold = self.config.policy == "block"
+        if hold:
+            lane.held.append(job.t)
+        lane.job = asyncio.create_task(
+            self._run_job(lane, job, pair.source.arrival, hold), name=f"se-background-{lane.name}"
+        )
+
+    async def _run_job(self, lane: _Lane, job: Deferred, arrival: float, hold: bool) -> None:
+        assert lane.background is not None
+        started = self.clock()
+        try:
+            obs, cpu = await asyncio.get_running_loop().run_in_executor(lane.background, _run_timed, job)
+            done = self.clock()
+            lane.jobs += 1
+            if lane.jobs > 1:  # the first pays for model warm-up, as a lane's first call
+                lane.job_busy_s += done - started
+                lane.job_cpu_s += cpu
+            t = job.t
+            if not hold:  # count it in the first window still open, rather than as a late observation
+                t = max(t, self.windower.open_from)
+            if obs is not None:
+                self.windower.add(dataclasses.replace(obs, t=t))
+            values = {"analyser": lane.name, "background": True, "busy_s": done - started, "latency_s": done - arrival}
+            self.windower.add(Observation(ANALYSIS, t, values))
+        finally:
+            if hold:
+                lane.held.remove(job.t)
+        await self._publish_ready()
+
     def _assess_budget(self, *, final: bool = False) -> None:
         """Once 3 s of video have been analysed, say whether the lanes keep up and which one limits the run."""
         if self._first_t is None:
@@ -356,35 +416,64 @@ class Pipeline:
             for lane in lanes
             if lane.calls >= 2 and span > 0
         ]
+        costs += [
+            LaneCost(
+                f"{lane.name}_background",
+                lane.job_busy_s / (lane.jobs - 1),
+                lane.jobs_offered / span,
+                cpu_per_call=lane.job_cpu_s / (lane.jobs - 1),
+                background=True,
+            )
+            for lane in lanes
+            if lane.jobs >= 2 and span > 0
+        ]
         if not costs:
             return
         first = self.budget is None
         self.budget = budget = assess(costs)
-        limit = budget.limiting
         if not first:
             log.info("whole run: %s", budget.describe())
-        elif self.config.live and budget.speed < 1.0:
-            log.warning(
-                "analysis cannot keep up with the video at these settings: the %s lane limits throughput (%s); "
-                "pairs will be dropped (policy %s). Lower rate.%s or the [reality] clip rate, or use a GPU",
-                limit.name,
-                budget.describe(),
-                self.config.policy,
-                limit.name,
-            )
+        elif self.config.live:
+            self._warn_live(budget)
         else:
             log.info(
                 "analysis runs at up to %.2fx real time, limited by the %s lane (%s)",
                 budget.speed,
-                limit.name,
+                budget.limiting.name,
                 budget.describe(),
             )
+
+    def _warn_live(self, budget: Assessment) -> None:
+        """Live: pairs are dropped when the per-pair lanes cannot keep up; background work skips jobs instead."""
+        front = assess([lane for lane in budget.lanes if not lane.background], budget.cores)
+        if front.lanes and front.speed < 1.0:
+            log.warning(
+                "analysis cannot keep up with the video at these settings: the %s lane limits throughput (%s); "
+                "pairs will be dropped (policy %s). Lower rate.%s or the [reality] clip rate, or use a GPU",
+                front.limiting.name,
+                budget.describe(),
+                self.config.policy,
+                front.limiting.name,
+            )
+        for lane in budget.lanes:
+            if lane.background and lane.load > 1.0:
+                log.warning(
+                    "the %s work takes %.2f s per job in the background and cannot keep up with every one: about "
+                    "%.0f %% of its jobs will be skipped (counted in health.background)",
+                    lane.name,
+                    lane.seconds_per_call,
+                    100 * (1 - 1 / lane.load),
+                )
+        if not (front.lanes and front.speed < 1.0):
+            log.info("analysis keeps up with the video (%s)", budget.describe())
 
     def _watermark(self) -> float:
         mark = min(self._latest_t, self.pairer.watermark())
         for lane in self._all_lanes:
             if lane.pending:
                 mark = min(mark, math.nextafter(lane.pending[0], -math.inf))
+            if lane.held:
+                mark = min(mark, math.nextafter(lane.held[0], -math.inf))
         return mark
 
     # -- output ------------------------------------------------------------------------------------------
@@ -474,10 +563,11 @@ class Pipeline:
 
     def _check_lanes(self) -> None:
         for lane in self._all_lanes:
-            if lane.task is not None and lane.task.done() and not lane.task.cancelled():
-                exc = lane.task.exception()
-                if exc is not None:
-                    raise exc
+            for task in (lane.task, lane.job):
+                if task is not None and task.done() and not task.cancelled():
+                    exc = task.exception()
+                    if exc is not None:
+                        raise exc
 
     async def _drain(self) -> None:
         """Wait until every queued analysis has finished (an analyser failure surfaces here): the face stage
@@ -489,6 +579,10 @@ class Pipeline:
                 await asyncio.wait([joined, *workers], return_when=asyncio.FIRST_COMPLETED)
             finally:
                 joined.cancel()
+            self._check_lanes()
+        jobs = [lane.job for lane in self._lanes if lane.job is not None]
+        if jobs:  # the last clip's features
+            await asyncio.wait(jobs)
             self._check_lanes()
         await self._publish_ready()
 
@@ -502,6 +596,10 @@ class Pipeline:
         for lane in lanes:
             # Analyser threads cannot be interrupted: let an in-flight call finish, then flush what it holds.
             await loop.run_in_executor(None, lane.executor.shutdown, True)
+            if lane.job is not None:  # a deferred job in flight still delivers what it measured
+                await asyncio.gather(lane.job, return_exceptions=True)
+            if lane.background is not None:
+                await loop.run_in_executor(None, lane.background.shutdown, True)
             try:
                 if lane.stage is not None:
                     lane.stage.close()

@@ -55,6 +55,11 @@ class Windower:
         self.late = 0  # observations that arrived after their window had been cut
 
     @property
+    def open_from(self) -> float:
+        """The earliest stream time an observation can still have without arriving late (its window is cut)."""
+        return -math.inf if self._cut_end is None else self._cut_end
+
+    @property
     def next_boundary(self) -> float | None:
         return None if self._t0 is None else self._t0 + self._k * self.config.hop
 

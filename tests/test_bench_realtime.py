@@ -98,7 +98,20 @@ def test_percentile_and_lag_stats() -> None:
         {"type": "alert"},
         {"type": "report", "health": {"lag_max_s": 99.0}},
     ]
-    assert lag_stats(records) == {"records": 3, "lag_p99_s": 1.5, "lag_max_s": 1.5, "lag_mean_s": pytest.approx(0.3)}
+    assert lag_stats(records) == {
+        "records": 3,
+        "lag_p99_s": 1.5,
+        "lag_p99_measured": False,
+        "lag_max_s": 1.5,
+        "lag_mean_s": pytest.approx(0.3),
+        "background": {},
+    }
+    # the report's whole-run quantile, when it has one, is the measured p99
+    jobs = {"reality": {"done": 3, "skipped": 2, "busy_ms": 2000.0, "latency_max_s": 2.5}}
+    report = {"totals": {"health": {"lag_p99_s": 0.31, "lag_max_s": 1.6, "background": jobs}}}
+    stats = lag_stats(records, report)
+    assert stats["lag_p99_s"] == 0.31 and stats["lag_p99_measured"] and stats["lag_max_s"] == 1.6
+    assert stats["background"] == jobs
 
 
 def test_summarize_and_markdown() -> None:
@@ -109,7 +122,9 @@ def test_summarize_and_markdown() -> None:
     assert row["startup_s"] == 4.0 and row["first_record_s"] == 5.0
     assert row["pairs"] == 300 and row["unpaired"] == 1 and row["dropped"] == 3
     assert row["dropped_share_worst"] == 0.01 and row["source_frames_dropped"] == 2
-    live = {**row, **lag_stats([{"type": "metrics", "health": {"lag_s": 0.2, "lag_max_s": 0.4}}])}
+    jobs = {"reality": {"done": 3, "skipped": 2, "busy_ms": 2000.0, "latency_max_s": 2.5}}
+    report = {"totals": {"health": {"lag_p99_s": 0.31, "lag_max_s": 0.4, "background": jobs}}}
+    live = {**row, **lag_stats([{"type": "metrics", "health": {"lag_s": 0.2, "lag_max_s": 0.4}}], report)}
     text = markdown(
         parse_args(["--no-write"]),
         "python tools/bench_realtime.py",
@@ -119,3 +134,4 @@ def test_summarize_and_markdown() -> None:
     assert "| 1280x720 | 10.0 | 300 | 3 | 20.0 | 0.50x | 1.0x | **no** |" in text
     assert "| 1280x720 | faces | 297 | 40 | 1.19 |" in text
     assert "lag p99" in text and "1.0 %" in text and "0 of 2 at real time" in text
+    assert "| 0.31 | 0.40 |" in text and "reality: 3 done, 2 skipped, latency max 2.5 s" in text

@@ -25,6 +25,7 @@ def test_assessment_by_hand() -> None:
         "calls_per_video_s": 5.0,
         "load": 0.2,
         "cpu_s_per_video_s": 0.2,
+        "background": False,
     }
     assert block["cpu_s_per_video_s"] == pytest.approx(2.0) and block["speed_bound"] == pytest.approx(1.0)
 

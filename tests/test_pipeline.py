@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from streameval.analysis.base import Observation
+from streameval.analysis.base import Deferred, Observation
 from streameval.errors import UsageError
 from streameval.frames import Frame, FramePair
+from streameval.metrics.base import Metric
 from streameval.metrics.health import HealthMetric
 from streameval.pairing import Pairer, PairingConfig
 from streameval.pipeline import Pipeline, PipelineConfig
@@ -237,33 +239,141 @@ def test_pairs_an_analyser_does_not_want_are_never_queued() -> None:
     assert health["analysed"] == {"picky": 25} and health["dropped"] == 0
 
 
-class NiceProbe(SlowAnalyser):
-    """Records the CPU priority (nice value) of the thread its lane runs it in."""
+class ClipAnalyser(SlowAnalyser):
+    """Collects every pair (cheap) and defers a slow job every ``clip`` pairs, as the reality lane does with I3D.
+    Records the CPU priority (nice value) of the threads its cropping and its jobs run in."""
 
-    def __init__(self, name: str, background: bool) -> None:
+    def __init__(self, name: str, *, clip: int, job_s: float, fail_at: int | None = None) -> None:
         super().__init__(name, 0.0)
-        self.background = background
-        self.nice: set[int] = set()
+        self.clip, self.job_s, self.fail_at = clip, job_s, fail_at
+        self.lane_nice: set[int] = set()
+        self.job_nice: set[int] = set()
+        self.jobs_run: list[float] = []
 
-    def analyse(self, pair: FramePair) -> Observation:
+    @staticmethod
+    def _nice() -> int:
         import os
         import threading
 
-        self.nice.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        return super().analyse(pair)
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    def analyse(self, pair: FramePair) -> Deferred | None:  # type: ignore[override]
+        self.lane_nice.add(self._nice())
+        self.seen.append(pair.source.index)
+        if (pair.source.index + 1) % self.clip:
+            return None
+        t, index = pair.t, pair.source.index
+
+        def job() -> Observation:
+            self.job_nice.add(self._nice())
+            time.sleep(self.job_s)
+            if index == self.fail_at:
+                raise RuntimeError("I3D crashed")
+            self.jobs_run.append(t)
+            return Observation(self.name, t, {"index": index})
+
+        return Deferred(t, job)
 
 
-def test_background_lane_runs_at_lower_cpu_priority() -> None:
-    import os
+class SeenAt(Metric):
+    """Which clip observations each record's window had applied (their stream times)."""
 
-    from streameval.analysis.reality import RealityAnalyser
+    family = "clips"
+    consumes = frozenset({"clips"})
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def update(self, obs: Observation) -> None:
+        self.times.append(obs.t)
+
+    def expire(self, now: float) -> None:
+        pass
+
+    def window_values(self) -> dict[str, Any]:
+        return {"times": list(self.times)}
+
+    def total_values(self) -> dict[str, Any]:
+        return self.window_values()
+
+
+def make_clips(analyser: ClipAnalyser, *, live: bool, policy: str, n: int) -> tuple[Pipeline, Sink, Windower]:
+    sink = Sink()
+    windower = Windower([HealthMetric(1.0), SeenAt()], WindowConfig(window=1.0, hop=0.2))
+    pipe = Pipeline(
+        source=frames(n, 25.0, paced=live),
+        deid=frames(n, 25.0, paced=live),
+        pairer=Pairer(PairingConfig(tolerance=0.02)),
+        analysers=[analyser],
+        windower=windower,
+        sinks=[sink],
+        config=PipelineConfig(live=live, policy=policy, queue_size=2),  # type: ignore[arg-type]
+    )
+    return pipe, sink, windower
+
+
+def test_replay_runs_every_deferred_job_in_a_background_thread_and_windows_wait_for_it() -> None:
+    clips = ClipAnalyser("clips", clip=10, job_s=0.15)
+    pipe, sink, windower = make_clips(clips, live=False, policy="block", n=50)
+    assert asyncio.run(pipe.run()).status == "complete"
+    assert clips.seen == list(range(50))
+    due = [i / 25.0 for i in range(9, 50, 10)]
+    assert clips.jobs_run == due  # every clip, in order: a replay never skips one
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert clips.lane_nice == clips.job_nice == {base}  # a replay drops nothing: no reason to yield the CPU
+    # each clip is in the first record whose window ends at or after it: the watermark waited for the job
+    for t in due:
+        first = next(r for r in sink.records if r["window"]["end"] >= t)
+        assert t in first["clips"]["times"]
+        assert all(t not in r["clips"]["times"] for r in sink.records if r["window"]["end"] < t)
+    health = windower.totals()["health"]
+    assert health["background"]["clips"]["done"] == 5 and health["background"]["clips"]["skipped"] == 0
+    assert health["background"]["clips"]["busy_ms"] == pytest.approx(150, abs=60)
+    assert health["dropped"] == 0 and windower.late == 0
+
+
+def test_live_skips_a_job_due_while_the_last_still_runs_and_keeps_every_pair() -> None:
     from streameval.pipeline import BACKGROUND_NICE
 
-    assert RealityAnalyser.background is True  # the I3D lane is the one that yields
-    base = os.getpriority(os.PRIO_PROCESS, 0)
-    front, back = NiceProbe("front", background=False), NiceProbe("back", background=True)
-    pipe, _, _ = make([front, back], live=False, policy="block", n=20)
+    # 25 fps, a job every 5 pairs (0.2 s) that takes 0.5 s: about every second job must be skipped
+    clips = ClipAnalyser("clips", clip=5, job_s=0.5)
+    pipe, sink, windower = make_clips(clips, live=True, policy="drop-oldest", n=75)
     assert asyncio.run(pipe.run()).status == "complete"
-    assert front.nice == {base}
-    assert back.nice == {min(19, base + BACKGROUND_NICE)}  # Linux caps nice at 19
-    assert back.seen == front.seen == list(range(20))  # priority changes timing, never what is analysed
+    assert clips.seen == list(range(75))  # the cropping lane kept up: no pair dropped
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    assert clips.lane_nice == {base}  # cropping keeps its priority
+    assert clips.job_nice == {min(19, base + BACKGROUND_NICE)}  # the deferred work yields (Linux caps nice at 19)
+    health = windower.totals()["health"]
+    background = health["background"]["clips"]
+    assert background["done"] == len(clips.jobs_run) >= 3
+    assert background["skipped"] >= 5
+    assert background["done"] + background["skipped"] == 15
+    assert background["latency_max_s"] >= 0.5
+    assert health["dropped"] == 0 and health["lag_max_s"] < 0.2  # pairs do not wait for the jobs
+    assert windower.late == 0  # finished jobs count in the first open window, not as late observations
+    applied = sink.records[-1]["clips"]["times"]  # every finished job, at its time or later (when it finished)
+    assert len(applied) == len(clips.jobs_run) and all(a >= t for a, t in zip(applied, clips.jobs_run, strict=True))
+
+
+def test_a_failing_deferred_job_fails_the_run() -> None:
+    clips = ClipAnalyser("clips", clip=10, job_s=0.0, fail_at=29)
+    pipe, sink, _ = make_clips(clips, live=False, policy="block", n=50)
+    with pytest.raises(RuntimeError, match="I3D crashed"):
+        asyncio.run(pipe.run())
+    assert sink.records and sink.records[-1]["window"]["final"]
+
+
+def test_a_job_in_flight_at_a_stop_request_still_delivers() -> None:
+    clips = ClipAnalyser("clips", clip=10, job_s=1.0)
+    pipe, sink, windower = make_clips(clips, live=True, policy="drop-oldest", n=200)
+
+    async def main() -> Any:
+        task = asyncio.create_task(pipe.run())
+        await asyncio.sleep(0.6)  # the first job (due at 0.36 s) is running
+        pipe.request_stop()
+        return await task
+
+    assert asyncio.run(main()).status == "interrupted"
+    assert clips.jobs_run == [9 / 25.0]
+    assert windower.totals()["health"]["background"]["clips"]["done"] == 1
+    assert len(sink.records[-1]["clips"]["times"]) == 1  # applied (live: at the first window open when it ended)

@@ -9,6 +9,10 @@ face; after a longer gap the clip restarts. A clip pair is taken every ``clip_ev
 (default 4 s: I3D costs ~1.1 s of CPU per clip), or every ``stride`` frames once 16 are collected (16 = back to
 back); both clips run through I3D as one batch of 2. A partial clip at the end of the stream is discarded (I3D
 needs exactly 16 frames).
+
+Cropping is cheap and runs for every pair of a clip in the lane itself; the I3D batch is handed back as
+:class:`~streameval.analysis.base.Deferred` work, which the pipeline runs in the background (see
+:mod:`streameval.analysis.base`): a slow I3D never costs the frames of the clip being collected.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from streameval import imaging
-from streameval.analysis.base import Observation
+from streameval.analysis.base import Deferred, Observation
 from streameval.faces.types import faces_of
 from streameval.frames import FramePair
 from streameval.models.base import Image, VideoFeatureExtractor
@@ -133,12 +137,12 @@ class ClipCollector:
 
 
 class RealityAnalyser:
-    """Observation values when a clip completed at this pair: ``source_pool``/``deid_pool`` (1024,),
-    ``source_logits``/``deid_logits`` (400,) float32 and ``clip_start``; no observation on other pairs."""
+    """When a clip completes at a pair, deferred I3D work whose observation values are ``source_pool`` /
+    ``deid_pool`` (1024,), ``source_logits`` / ``deid_logits`` (400,) float32 and ``clip_start``, at the time of
+    the clip's last pair; nothing on other pairs."""
 
     name = "reality"
     needs_faces = True
-    background = True  # one I3D clip pair costs seconds of CPU and can wait; per-frame lanes cannot
 
     def __init__(
         self,
@@ -165,20 +169,26 @@ class RealityAnalyser:
     def wants(self, t: float) -> bool:
         return self.collector.wants(t)
 
-    def analyse(self, pair: FramePair) -> Observation | None:
+    def analyse(self, pair: FramePair) -> Deferred | None:
         faces = faces_of(pair)
         face = faces.source.primary or faces.deid.primary
         clip = self.collector.add(pair.source.image, pair.deid.image, pair.t, None if face is None else face.box)
         if clip is None:
             return None
         src_crops, deid_crops, start = clip
-        size = self.extractor.image_size
-        batch = np.stack([prepare_clip(src_crops, size), prepare_clip(deid_crops, size)])
-        values: dict[str, object] = {"clip_start": start}
-        for name, rows in self.extractor.features(batch).items():
-            values[f"source_{name}"] = rows[0]
-            values[f"deid_{name}"] = rows[1]
-        return Observation(self.name, pair.t, values)
+        t = pair.t
+
+        def features() -> Observation:
+            # runs in the background: only the crops (copies, owned by this job) and the extractor are touched
+            size = self.extractor.image_size
+            batch = np.stack([prepare_clip(src_crops, size), prepare_clip(deid_crops, size)])
+            values: dict[str, object] = {"clip_start": start}
+            for name, rows in self.extractor.features(batch).items():
+                values[f"source_{name}"] = rows[0]
+                values[f"deid_{name}"] = rows[1]
+            return Observation(self.name, t, values)
+
+        return Deferred(t, features)
 
     def close(self) -> list[Observation]:
         return []

@@ -2,6 +2,12 @@
 
 The pipeline reports pairing outcomes as ``_pairing`` observations and each finished (or dropped) analysis as an
 ``_analysis`` observation, so health is windowed in stream time exactly like every other family.
+
+Lag is per analysed pair: wall time from the source frame's arrival to the end of its analysis in a lane.
+``lag_p99_s`` is an upper bound of its 99th percentile (a histogram of 10 ms bins up to 10 s: at most 10 ms too
+high; beyond 10 s it is the maximum). Work that a lane defers to the background (I3D on a clip) is not a pair
+and is reported apart, in ``background``: jobs done and skipped, busy ms, and latency (wall time from the arrival
+of the clip's last frame to its features).
 """
 
 from __future__ import annotations
@@ -12,10 +18,13 @@ from typing import Any
 from streameval.analysis.base import Observation
 from streameval.metrics.base import Metric, Values, scalar_series
 from streameval.stats import Count, TimeRolling, Windowed
+from streameval.stats.histogram import Histogram, quantile_bound, uniform_edges
 
 PAIRING = "_pairing"
 ANALYSIS = "_analysis"
 PAIR_EVENTS = ("paired", "unpaired_source", "unpaired_deid")
+LAG_EDGES = uniform_edges(0.0, 10.0, 1000)  # 10 ms bins for the lag quantile
+LAG_QUANTILE = 0.99
 
 
 class _WindowMax:
@@ -48,6 +57,45 @@ class _Counter:
         self.total += 1
 
 
+class _Background:
+    """One lane's deferred jobs: done and skipped counts, busy time and latency."""
+
+    def __init__(self, period: float) -> None:
+        self.done = _Counter(period)
+        self.skipped = _Counter(period)
+        self.busy = scalar_series(period)
+        self.latency_max = _WindowMax(period)
+        self.latency_max_total: float | None = None
+
+    def update(self, values: dict[str, Any], t: float) -> None:
+        if values.get("skipped"):
+            self.skipped.update(t)
+            return
+        self.done.update(t)
+        self.busy.update(float(values["busy_s"]), t=t)
+        latency = float(values["latency_s"])
+        self.latency_max.update(latency, t)
+        self.latency_max_total = max(latency, self.latency_max_total or 0.0)
+
+    def expire(self, now: float) -> None:
+        self.done.window.expire(now)
+        self.skipped.window.expire(now)
+        self.busy.expire(now)
+        self.latency_max.expire(now)
+
+    def values(self, window: bool) -> dict[str, Any]:
+        def count(c: _Counter) -> int:
+            return int(c.window.get()) if window else c.total
+
+        busy: Any = self.busy.window if window else self.busy.total
+        return {
+            "done": count(self.done),
+            "skipped": count(self.skipped),
+            "busy_ms": None if busy.mean is None else 1000.0 * busy.mean,
+            "latency_max_s": self.latency_max.get() if window else self.latency_max_total,
+        }
+
+
 class HealthMetric(Metric):
     family = "health"
     consumes = frozenset({PAIRING, ANALYSIS})
@@ -61,6 +109,9 @@ class HealthMetric(Metric):
         self.lag = scalar_series(window)
         self.lag_max = _WindowMax(window)
         self.lag_max_total = 0.0
+        self.lag_hist = TimeRolling(Histogram(LAG_EDGES), window)
+        self.lag_hist_total = Histogram(LAG_EDGES)
+        self.background: dict[str, _Background] = defaultdict(lambda: _Background(window))
         self.first_t: float | None = None
         self.last_t: float | None = None
 
@@ -72,6 +123,9 @@ class HealthMetric(Metric):
             self.pairs[obs.values["event"]].update(obs.t)
             return
         name = obs.values["analyser"]
+        if obs.values.get("background"):
+            self.background[name].update(obs.values, obs.t)
+            return
         if obs.values.get("dropped"):
             self.dropped[name].update(obs.t)
             return
@@ -81,6 +135,8 @@ class HealthMetric(Metric):
         self.lag.update(lag, t=obs.t)
         self.lag_max.update(lag, obs.t)
         self.lag_max_total = max(self.lag_max_total, lag)
+        self.lag_hist.update(lag, t=obs.t)
+        self.lag_hist_total.update(lag)
 
     def expire(self, now: float) -> None:
         for counter in (*self.pairs.values(), *self.done.values(), *self.dropped.values()):
@@ -89,6 +145,9 @@ class HealthMetric(Metric):
             series.expire(now)
         self.lag.expire(now)
         self.lag_max.expire(now)
+        self.lag_hist.expire(now)
+        for background in self.background.values():
+            background.expire(now)
 
     def _span(self, window: bool) -> float:
         if self.first_t is None or self.last_t is None:
@@ -115,7 +174,12 @@ class HealthMetric(Metric):
         out["busy_ms"] = busy
         lag_stat: Any = self.lag.window if window else self.lag.total
         out["lag_s"] = lag_stat.mean
-        out["lag_max_s"] = self.lag_max.get() if window else (self.lag_max_total if lag_stat.n else None)
+        lag_max = self.lag_max.get() if window else (self.lag_max_total if lag_stat.n else None)
+        out["lag_max_s"] = lag_max
+        bound = quantile_bound((self.lag_hist if window else self.lag_hist_total).get(), LAG_QUANTILE)
+        out["lag_p99_s"] = None if bound is None or lag_max is None else min(bound, lag_max)
+        if self.background:
+            out["background"] = {n: b.values(window) for n, b in sorted(self.background.items())}
         return out
 
     def window_values(self) -> Values:

@@ -25,6 +25,7 @@ the record leaves undefined (``null``) is left out of the scrape rather than exp
 | ``streameval_pixel_psnr_decibels`` / ``streameval_pixel_ssim`` | | ``pixel.psnr_mean`` / ``ssim_mean`` |
 | ``streameval_face_coverage_ratio`` | side | ``coverage.source`` / ``coverage.deid`` |
 | ``streameval_lag_seconds`` / ``streameval_lag_max_seconds`` | | ``health.lag_s`` / ``lag_max_s`` |
+| ``streameval_lag_p99_seconds`` | | ``health.lag_p99_s`` |
 | ``streameval_window_pairs`` | kind | ``health.paired`` / ``unpaired_source`` / ``unpaired_deid`` |
 | ``streameval_window_dropped_pairs`` | lane | ``health.dropped_by_analyser`` |
 | ``streameval_analyses_per_second`` | lane | ``health.analysis_rate`` |
@@ -162,6 +163,8 @@ def families_from_metrics(record: Record) -> list[Family]:
         [({}, get(health, "lag_s"))])  # fmt: skip
     add("lag_max_seconds", "gauge", "Largest lag of analysis behind frame arrival (window)",
         [({}, get(health, "lag_max_s"))])  # fmt: skip
+    add("lag_p99_seconds", "gauge", "99th percentile of the lag of analysis behind frame arrival (window)",
+        [({}, get(health, "lag_p99_s"))])  # fmt: skip
     add("window_pairs", "gauge", "Frames paired or left unpaired in the window",
         [({"kind": k}, get(health, k)) for k in ("paired", "unpaired_source", "unpaired_deid")])  # fmt: skip
     for key, name, text in (

@@ -102,3 +102,23 @@ class Histogram(_Base):
     def reset(self) -> None:
         self._counts = [0] * (len(self.edges) - 1)
         self._under = self._over = 0
+
+
+def quantile_bound(result: HistogramResult, q: float) -> float | None:
+    """An upper bound of the ``q`` quantile (0 < q <= 1): the upper edge of the bin holding the
+    ``ceil(q * n)``-th smallest value, so it overstates the true quantile by less than one bin width. None
+    without values; ``edges[0]`` when that value lies below the edges; ``inf`` when at or above the last edge."""
+    if not 0.0 < q <= 1.0:
+        raise UsageError(f"quantile must be in (0, 1], got {q!r}")
+    n = result.n
+    if n == 0:
+        return None
+    rank = math.ceil(q * n - 1e-9)  # the rank-th smallest value (1-based); tolerance for q * n = integer
+    seen = result.under
+    if seen >= rank:
+        return result.edges[0]
+    for i, count in enumerate(result.counts):
+        seen += count
+        if seen >= rank:
+            return result.edges[i + 1]
+    return math.inf

@@ -19,7 +19,7 @@ import scipy.linalg
 from scipy import stats
 
 from streameval import evaluation
-from streameval.analysis.base import Analyser, Observation
+from streameval.analysis.base import Analyser, Deferred, Observation
 from streameval.api import calculate_face_recognition_distances
 from streameval.config import RunConfig
 from streameval.errors import InputError
@@ -42,8 +42,19 @@ class Recorder:
         self.needs_faces = getattr(inner, "needs_faces", False)
         self._lock = threading.Lock()
 
-    def analyse(self, pair: FramePair) -> Observation | None:
+    def analyse(self, pair: FramePair) -> Observation | Deferred | None:
         obs = self.inner.analyse(pair)
+        if isinstance(obs, Deferred):  # the reality lane's I3D job: record its observation when it has run
+            job = obs
+
+            def run() -> Observation | None:
+                done = job.run()
+                if done is not None:
+                    with self._lock:
+                        self.seen.append(done)
+                return done
+
+            return Deferred(job.t, run)
         if obs is not None:
             with self._lock:
                 self.seen.append(obs)

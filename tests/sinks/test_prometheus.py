@@ -76,6 +76,7 @@ RECORD: dict[str, Any] = {
         "analysis_rate": {"faces": 30.0, "identity": 5.0},
         "lag_s": 0.2,
         "lag_max_s": 1.5,
+        "lag_p99_s": 1.2,
         "source_stream": {"decoded": 616, "dropped": 1},
         "deid_stream": {"decoded": 617, "dropped": 0},
     },
@@ -87,6 +88,7 @@ def test_families_from_a_hand_made_record() -> None:
     values = {(name, tuple(sorted(labels.items()))): v for name, f in fams.items() for labels, v in f.samples}
     assert values[("streameval_leak_rate_ratio", (("recogniser", "dlib"),))] == 0.25
     assert values[("streameval_leak_rate_ratio", (("recogniser", "insightface"),))] == 0.5
+    assert values[("streameval_lag_p99_seconds", ())] == 1.2 and values[("streameval_lag_max_seconds", ())] == 1.5
     # null and NaN are left out, not exported as NaN
     assert ("streameval_swap_rate_ratio", (("recogniser", "dlib"),)) not in values
     assert ("streameval_distance_to_a_mean", (("recogniser", "insightface"),)) not in values

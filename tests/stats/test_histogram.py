@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streameval.errors import UsageError
-from streameval.stats.histogram import Histogram, uniform_edges
+from streameval.stats.histogram import Histogram, quantile_bound, uniform_edges
 
 
 def test_counts_match_numpy_with_values_outside_and_on_edges() -> None:
@@ -52,3 +56,36 @@ def test_revert_and_merge() -> None:
         a.update(float("nan"))
     with pytest.raises(UsageError):
         Histogram([0.0, 0.0])
+
+
+@given(
+    st.lists(st.floats(-1.0, 12.0, allow_nan=False), min_size=1, max_size=300),
+    st.sampled_from([0.5, 0.9, 0.99, 1.0]),
+)
+def test_quantile_bound_is_the_bin_edge_above_numpys_order_statistic(values: list[float], q: float) -> None:
+    edges = uniform_edges(0.0, 10.0, 1000)
+    h = Histogram(edges)
+    for x in values:
+        h.update(x)
+    # numpy's "inverted_cdf" quantile is the ceil(q n)-th smallest value, the order statistic the bound covers
+    exact = float(np.quantile(np.asarray(values), q, method="inverted_cdf"))
+    bound = quantile_bound(h.get(), q)
+    assert bound is not None
+    if exact < 0.0:
+        assert bound == 0.0
+    elif exact >= 10.0:
+        assert bound == math.inf
+    else:
+        assert exact < bound <= exact + 0.01 + 1e-9  # within one 10 ms bin, never below
+
+
+def test_quantile_bound_by_hand() -> None:
+    h = Histogram([0.0, 1.0, 2.0, 3.0])
+    assert quantile_bound(h.get(), 0.99) is None
+    for x in (0.5, 1.5, 1.6, 2.5):
+        h.update(x)
+    assert quantile_bound(h.get(), 0.25) == 1.0  # 1st of 4 values: 0.5 in [0, 1)
+    assert quantile_bound(h.get(), 0.5) == 2.0  # 2nd: 1.5
+    assert quantile_bound(h.get(), 0.99) == 3.0  # 4th: 2.5
+    with pytest.raises(UsageError):
+        quantile_bound(h.get(), 0.0)
