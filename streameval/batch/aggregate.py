@@ -5,6 +5,9 @@ all analysed frames, per-AU PCC/RMSE over all frame pairs, and the FID over all 
 by merging the pairs' stored statistics (:mod:`streameval.batch.state`), not by averaging finished values.
 Per-AU PCC/RMSE are also averaged over videos (each video one vote). Leak and swap rates are pooled over frames
 with a 95 % percentile bootstrap interval that resamples videos, since frames of one video are not independent.
+The attacker's view (``privacy``: the leak rate at the source face's location, the worst case over recognisers,
+the share of pairs without a detected de-identified face, leak events) is pooled the same way from each pair's
+report, where those counts are exact.
 """
 
 from __future__ import annotations
@@ -82,6 +85,48 @@ def bootstrap_rate(k: np.ndarray, n: np.ndarray, *, seed: int = 0, resamples: in
     }
 
 
+# The privacy block: (name in the batch summary, where the rate and its count are in a report's ``totals.deid``).
+PRIVACY_RATES = (
+    ("leak_rate_at_source", ("at_source", "leak_rate")),
+    ("leak_any", ("leak_any",)),
+    ("leak_any_at_source", ("leak_any_at_source",)),
+    ("deid_face_missing_rate", ("deid_face_missing_rate",)),
+)
+
+
+def _rate_count(deid: dict[str, Any], path: tuple[str, ...]) -> tuple[int, int] | None:
+    """(count, n) of one rate in a report's ``totals.deid``; None where the report has no such rate."""
+    block: Any = deid
+    for key in path[:-1]:
+        block = block.get(key) if isinstance(block, dict) else None
+    if not isinstance(block, dict):
+        return None
+    rate, n = block.get(path[-1]), block.get(f"{path[-1]}_n")
+    if not isinstance(n, int):
+        return None
+    if n <= 0 or rate is None or not math.isfinite(rate):
+        return 0, 0  # nothing measured: bootstrap_rate leaves the video out
+    return round(rate * n), n  # the rate is count / n of whole pairs: exact after rounding
+
+
+def _privacy(pairs: Sequence[FinishedPair], *, seed: int) -> dict[str, Any] | None:
+    deids = [p.report.get("totals", {}).get("deid") for p in pairs]
+    deids = [d for d in deids if isinstance(d, dict)]
+    if not deids:
+        return None
+    out: dict[str, Any] = {}
+    for name, path in PRIVACY_RATES:
+        counts = [c for d in deids if (c := _rate_count(d, path)) is not None]
+        if counts:
+            out[name] = bootstrap_rate(np.array([k for k, _ in counts]), np.array([n for _, n in counts]), seed=seed)
+    events = [d for d in deids if isinstance(d.get("leak_events_n"), int)]
+    if events:
+        out["leak_events"] = sum(int(d["leak_events_n"]) for d in events)
+        out["leak_events_s"] = float(sum(float(d.get("leak_events_s") or 0.0) for d in events))
+        out["videos_with_leak_events"] = sum(1 for d in events if d["leak_events_n"] > 0)
+    return out or None
+
+
 def _au_block(state: PairState[Vec] | None) -> dict[str, list[float | None]]:
     if state is None:
         return {}
@@ -127,6 +172,9 @@ def summarise(pairs: Sequence[FinishedPair], *, seed: int = 0) -> dict[str, Any]
             k = np.array([s.rates[name][0] for s in with_deid if s.rates])
             n = np.array([s.rates[name][1] for s in with_deid if s.rates])
             out[f"{name}_rate"] = bootstrap_rate(k, n, seed=seed)
+    privacy = _privacy(pairs, seed=seed)
+    if privacy is not None:
+        out["privacy"] = privacy
     with_expr = [p.stats.expression for p in pairs if p.stats.expression is not None]
     if with_expr:
         for side in ("source", "deid"):
@@ -171,7 +219,9 @@ def table_columns() -> list[str]:
     cols = ["method", "stream", "pairs", "A_mean", "A_std", "B_mean", "B_std", "FID"]
     for name in ("leak_rate", "swap_rate"):
         cols += [name, f"{name}_ci_low", f"{name}_ci_high", f"{name}_video_mean"]
-    cols += ["coverage"]
+    for name, _ in PRIVACY_RATES:
+        cols += [name, f"{name}_ci_low", f"{name}_ci_high"]
+    cols += ["leak_events", "coverage"]
     for key in AU_KEYS:
         cols += [f"{key}_pcc", f"{key}_rmse"]
     for key in AU_KEYS:
@@ -202,6 +252,15 @@ def table_csv(groups: dict[str, dict[str, Any]]) -> str:
                         rate.get("ci_high"),
                         rate.get("video_mean"),
                     )
+                privacy = g.get("privacy", {})
+                for name, _ in PRIVACY_RATES:
+                    rate = privacy.get(name, {})
+                    row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = (
+                        rate.get("rate"),
+                        rate.get("ci_low"),
+                        rate.get("ci_high"),
+                    )
+                row["leak_events"] = privacy.get("leak_events")
                 for key, v in g.get("au_video_mean", {}).items():
                     row[f"{key}_pcc_video_mean"], row[f"{key}_rmse_video_mean"] = v["pcc"], v["rmse"]
             row["coverage"] = g.get("coverage", {}).get(stream)

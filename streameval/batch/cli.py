@@ -115,6 +115,12 @@ def _table(summary: dict[str, Any]) -> str:
                 f"dist A {fmt(deid.get('A_mean'))}, leak {fmt(leak.get('rate'))} "
                 f"[{fmt(leak.get('ci_low'))}, {fmt(leak.get('ci_high'))}]"
             )
+            privacy = g.get("privacy", {})
+            if privacy:
+                parts.append(
+                    f"at source {fmt(privacy.get('leak_rate_at_source', {}).get('rate'))}, any recogniser "
+                    f"{fmt(privacy.get('leak_any', {}).get('rate'))}, leak events {privacy.get('leak_events', 'n/a')}"
+                )
         if "AU01" in deid:
             pccs = [v[0] for k, v in deid.items() if k.startswith("AU") and v[0] is not None]
             parts.append(f"AU PCC {fmt(sum(pccs) / len(pccs) if pccs else None)}")

@@ -150,3 +150,37 @@ def test_state_file_round_trip_from_the_metric_families() -> None:
     pooled = summarise([pair])
     assert pooled["reality"]["fid"]["value"] == pytest.approx(reality.total_values()["fid"], rel=1e-9)
     assert pooled["paper"]["deid"]["AU12"] == pytest.approx(expression.paper()["deid"]["AU12"], rel=1e-12)
+
+
+def test_privacy_rates_and_leak_events_pool_exact_counts_from_the_reports() -> None:
+    # per video (k, n) of each rate, as a report's totals.deid states them (rate = k / n)
+    at_source = [(3, 20), (0, 25), (7, 10)]
+    any_rec = [(4, 18), (1, 25), (0, 0)]  # the third video: no analysed pair
+    missing = [(2, 20), (0, 25), (9, 10)]
+    events = [(2, 1.5), (0, 0.0), (1, 0.2)]
+    pairs = []
+    for i in range(3):
+        deid = {
+            "at_source": {"leak_rate": at_source[i][0] / at_source[i][1], "leak_rate_n": at_source[i][1]},
+            "leak_any": any_rec[i][0] / any_rec[i][1] if any_rec[i][1] else None,
+            "leak_any_n": any_rec[i][1],
+            "deid_face_missing_rate": missing[i][0] / missing[i][1],
+            "deid_face_missing_rate_n": missing[i][1],
+            "leak_events_n": events[i][0],
+            "leak_events_s": events[i][1],
+        }
+        pairs.append(
+            FinishedPair(f"p{i}", "blur", {"paper": {}, "totals": {"deid": deid}}, PairStats(None, None, None, None))
+        )
+    privacy = aggregate(pairs)["blur"]["privacy"]
+    assert privacy["leak_rate_at_source"]["rate"] == 10 / 55 and privacy["leak_rate_at_source"]["n"] == 55
+    assert privacy["leak_any"]["rate"] == 5 / 43 and privacy["leak_any"]["videos"] == 2  # the empty one left out
+    assert privacy["deid_face_missing_rate"]["rate"] == 11 / 55
+    assert "leak_any_at_source" not in privacy  # no report states it: no made-up value
+    assert privacy["leak_events"] == 3 and privacy["leak_events_s"] == 1.7 and privacy["videos_with_leak_events"] == 2
+    r = privacy["leak_rate_at_source"]
+    assert r["ci_low"] <= r["rate"] <= r["ci_high"]
+    row = next(line for line in table_csv(aggregate(pairs)).splitlines() if line.startswith("blur,deid"))
+    header = table_csv(aggregate(pairs)).splitlines()[0].split(",")
+    values = dict(zip(header, row.split(","), strict=True))
+    assert float(values["leak_rate_at_source"]) == 10 / 55 and values["leak_events"] == "3"
