@@ -82,6 +82,7 @@ def read_weights(manifest: Sequence[Mapping[str, Any]], shard_dir: Path, source:
                 dtype = _NP_DTYPES.get(str(spec["dtype"]))
                 if dtype is None:
                     raise ModelError(f"{source}: weight {name} has unsupported dtype {spec['dtype']!r}")
+                _check_room(blob, offset, count * np.dtype(dtype).itemsize, name, source)
                 stored: npt.NDArray[Any] = np.frombuffer(blob, dtype, count, offset)
                 offset += stored.nbytes
                 value: npt.NDArray[Any] = stored.astype(dtype)
@@ -89,6 +90,7 @@ def read_weights(manifest: Sequence[Mapping[str, Any]], shard_dir: Path, source:
                 qdtype = _QUANT_DTYPES.get(str(quant.get("dtype")))
                 if qdtype is None or spec["dtype"] != "float32":
                     raise ModelError(f"{source}: weight {name} has unsupported quantisation {quant!r}")
+                _check_room(blob, offset, count * np.dtype(qdtype).itemsize, name, source)
                 q = np.frombuffer(blob, qdtype, count, offset)
                 offset += q.nbytes
                 if qdtype is np.float16:
@@ -97,12 +99,15 @@ def read_weights(manifest: Sequence[Mapping[str, Any]], shard_dir: Path, source:
                     value = (np.float32(quant["min"]) + np.float32(quant["scale"]) * q.astype(np.float32)).astype(
                         np.float32
                     )
-            if offset > len(blob):
-                raise ModelError(f"{source}: the weight shards end before weight {name} (truncated file?)")
             weights[name] = value.reshape(shape)
         if offset != len(blob):
             raise ModelError(f"{source}: the weight shards hold {len(blob)} bytes, the manifest {offset}")
     return weights
+
+
+def _check_room(blob: bytes, offset: int, size: int, name: str, source: str) -> None:
+    if offset + size > len(blob):
+        raise ModelError(f"{source}: the weight shards end before weight {name} (truncated file?)")
 
 
 def read_graph_model(model_json: Path) -> TfjsGraph:
@@ -455,10 +460,11 @@ def to_onnx(
     graph_outputs = []
     for tf_name, out_name in outputs.items():
         produced = conv.tensor(tf_name)
-        if produced in conv.nchw:
-            raise ModelError(f"output {tf_name} is 4-d: not supported")
         dims = conv.tf_shape[produced]
-        conv.emit("Identity", [produced], out_name)
+        if produced in conv.nchw:  # back to TF's NHWC
+            conv.emit("Transpose", [produced], out_name, perm=[0, 2, 3, 1])
+        else:
+            conv.emit("Identity", [produced], out_name)
         graph_outputs.append(
             onnx.helper.make_tensor_value_info(out_name, float_t, ["batch" if d < 0 else d for d in dims])
         )
