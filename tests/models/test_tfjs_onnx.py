@@ -287,3 +287,25 @@ def test_conversion_is_byte_reproducible(tmp_path: Path) -> None:
         return data
 
     assert build() == build()
+
+
+@pytest.mark.parametrize("shared_relu", [False, True])
+def test_frozen_relu6_becomes_one_clip(tmp_path: Path, shared_relu: bool) -> None:
+    """Maximum(Minimum(Relu(x), 6), 0) is rewritten as Clip(x, 0, 6), unless a part of it is used elsewhere."""
+    x = RNG.normal(scale=5, size=(2, 4, 4, 3)).astype(np.float32)
+    g = GraphWriter((-1, 4, 4, 3))
+    eye = np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)
+    g.node("id", "Conv2D", ["x", g.const("eye", eye)], padding=_s("VALID"), strides=_ints([1, 1, 1, 1]))
+    g.node("relu", "Relu", ["id"])
+    g.node("min", "Minimum", ["relu", g.const("six", np.array(6, np.float32))])
+    g.node("max", "Maximum", ["min", g.const("zero", np.array(0, np.float32))])
+    expected = np.clip(x, 0, 6)
+    if shared_relu:
+        g.node("out", "Add", ["max", "relu"])
+        expected = expected + np.maximum(x, 0)
+    else:
+        g.node("out", "Relu", ["max"])
+    model = g.convert(tmp_path, "out")
+    ops = [n.op_type for n in model.graph.node]
+    assert ("Clip" in ops) is not shared_relu and ("Min" in ops) is shared_relu
+    np.testing.assert_allclose(run(model, x), expected, atol=1e-6)
