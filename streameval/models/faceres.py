@@ -54,7 +54,8 @@ BGR_MEANS = np.array([103.939, 116.779, 123.68], np.float32)  # ImageNet means, 
 THRESHOLD = 0.4  # cosine distance, calibrated by tools/calibrate_faceres.py (= [identity] faceres_threshold)
 CONVERSION = (
     "own TF.js graph -> ONNX converter (streameval.models.tfjs_onnx, numpy + onnx.helper, opset 13): float16 "
-    "weights dequantised to float32, NHWC graph run NCHW inside; identity head global_pooling/Mean only; "
+    "weights dequantised to float32, NHWC graph run NCHW inside, frozen ReLU6 as Clip; identity head "
+    "global_pooling/Mean only; "
     "checked against @tensorflow/tfjs (CPU backend) under node"
 )
 

@@ -193,3 +193,39 @@ def test_conversion_matches_tfjs_on_real_faces(
     diff = float(np.abs(ours - theirs).max())
     assert diff < 1e-4, diff
     assert float(np.abs(theirs).max()) > 1.0  # real activations, not an all-zero output
+
+
+def _fake_npm(folder: Path, payload: bytes, *, fail: bool = False) -> Path:
+    """An ``npm`` on PATH that writes ``payload`` as the tarball ``npm pack`` would, and counts its calls."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "npm"
+    (folder / "payload").write_bytes(payload)
+    body = "echo 'npm ERR! 404 Not Found' >&2; exit 1" if fail else (
+        'while [ "$#" -gt 0 ]; do if [ "$1" = --pack-destination ]; then dest="$2"; fi; shift; done\n'
+        f'cp "{folder}/payload" "$dest/left-pad-1.3.0.tgz"'
+    )  # fmt: skip
+    script.write_text(f'#!/bin/sh\necho call >> "{folder}/calls"\n{body}\n')
+    script.chmod(0o755)
+    return folder
+
+
+def test_npm_pack_is_pinned_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    payload = b"a registry tarball"
+    pin = hashlib.sha256(payload).hexdigest()
+    fake = _fake_npm(tmp_path / "bin", payload)
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    dest = tmp_path / "packages"
+    got = NpmPackage("left-pad@1.3.0", pin).fetch(dest)
+    assert got == dest / "left-pad-1.3.0.tgz" and got.read_bytes() == payload
+    assert NpmPackage("left-pad@1.3.0", pin).fetch(dest) == got  # cached: npm is not asked again
+    assert (fake / "calls").read_text().count("call") == 1
+    got.unlink()
+    with pytest.raises(ModelError, match="not the pinned"):  # a tarball that is not the pinned file
+        NpmPackage("left-pad@1.3.0", "0" * 64).fetch(dest)
+    assert not got.exists()  # refused and removed
+    failing = _fake_npm(tmp_path / "bin2", payload, fail=True)
+    monkeypatch.setenv("PATH", f"{failing}:{os.environ['PATH']}")
+    with pytest.raises(ModelError, match=r"could not download left-pad@1\.3\.0 from the npm registry.*404"):
+        NpmPackage("left-pad@1.3.0", pin).fetch(dest)
