@@ -284,10 +284,11 @@ def _i3d_spec() -> ModelSpec | None:
 
 def registry() -> dict[str, ModelSpec]:
     """All known models by name (I3D only when its exporter is installed)."""
-    specs = [FACE_DETECTOR, FACE_MESH, FACE_MESH_478, FACE_BLENDSHAPES, DLIB_RESNET, DLIB_RESNET_ONNX, FACERES]
+    specs = [FACE_DETECTOR, FACE_MESH, FACE_MESH_478, FACE_BLENDSHAPES, DLIB_RESNET, DLIB_RESNET_ONNX]
     i3d = _i3d_spec()
     if i3d is not None:
         specs.append(i3d)
+    specs.append(FACERES)  # last: the only one that needs npm, so a machine without it builds the others first
     return {s.name: s for s in specs}
 
 
