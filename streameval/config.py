@@ -94,7 +94,7 @@ class IdentityTable:
     NAME: ClassVar[str] = "identity"
     ref_a: str | None = setting(None, "reference image of the original person A", path=True)
     ref_b: str | None = setting(None, "reference image of the target identity B", path=True)
-    recognisers: list[Literal["dlib", "insightface"]] = setting(
+    recognisers: list[Literal["dlib", "insightface", "faceres"]] = setting(
         ["dlib"], "recognisers; the first is the primary one", csv=True
     )
     dlib_backend: Literal["onnx", "dlib"] = setting("onnx", "dlib's network on onnxruntime, or dlib itself")
@@ -103,6 +103,8 @@ class IdentityTable:
         None, "folder with w600k_r50.onnx", path=True, shown_default="<models dir>/insightface/buffalo_l"
     )
     insightface_threshold: float = setting(0.6, "ArcFace cosine-distance threshold", ge=1e-6, le=1.999)
+    # calibrated on public labelled faces (tools/calibrate_faceres.py, docs/models.md)
+    faceres_threshold: float = setting(0.35, "faceres cosine-distance threshold", ge=1e-6, le=1.999)
     num_jitters: int = setting(1, "dlib jitters per face (needs dlib_backend = 'dlib' above 1)", ge=1, le=100)
 
     def __post_init__(self) -> None:

@@ -46,3 +46,33 @@ def astronaut() -> npt.NDArray[np.uint8]:
     except ImportError as exc:
         raise MissingExtraError("example", "scikit-image", "the astronaut portrait") from exc
     return np.ascontiguousarray(data.astronaut(), dtype=np.uint8)  # type: ignore[no-untyped-call]
+
+
+# face_recognition's own test photographs (MIT package): Barack Obama five times (two of them partial faces),
+# Joe Biden once. Its sdist on PyPI carries them; the file is pinned by sha256 like a model source package.
+FACE_RECOGNITION_SDIST = "face_recognition==1.3.0"
+FACE_RECOGNITION_SDIST_SHA256 = "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec"
+FACE_RECOGNITION_TEST_IMAGES = (
+    "obama.jpg",
+    "obama2.jpg",
+    "obama3.jpg",
+    "obama_partial_face.jpg",
+    "obama_partial_face2.jpg",
+    "biden.jpg",
+)
+
+
+def face_recognition_test_images() -> dict[str, Path]:
+    """face_recognition 1.3.0's test photographs (name -> path), taken out of its pinned sdist from PyPI once and
+    cached under the streameval cache. Identity: the name before the first '.' or '_' (obama, biden)."""
+    from streameval.models.builders import extract_member
+    from streameval.models.fetch import SourcePackage, cache_dir
+
+    folder = cache_dir() / "datasets" / "face_recognition-1.3.0"
+    paths = {name: folder / name for name in FACE_RECOGNITION_TEST_IMAGES}
+    if all(p.is_file() for p in paths.values()):
+        return paths
+    sdist = SourcePackage(FACE_RECOGNITION_SDIST, FACE_RECOGNITION_SDIST_SHA256, binary=False).fetch()
+    for name, path in paths.items():
+        extract_member(sdist, f"face_recognition-1.3.0/tests/test_images/{name}", path)
+    return paths

@@ -164,7 +164,7 @@ def identity_family(config: RunConfig) -> Family:
     from streameval.analysis.identity import IdentityAnalyser, Recogniser
     from streameval.metrics.deid import DeidMetric, RecogniserInfo
     from streameval.models.base import Embedder
-    from streameval.models.loaders import load_dlib_embedder, load_dlib_onnx_embedder
+    from streameval.models.loaders import load_dlib_embedder, load_dlib_onnx_embedder, load_faceres_embedder
     from streameval.models.zoo import resolve_models_dir
 
     models = model_options(config)
@@ -176,6 +176,10 @@ def identity_family(config: RunConfig) -> Family:
         elif key == "dlib":
             onnx_dlib = load_dlib_onnx_embedder(models.dir, models.device, threads=models.threads)
             embedders.append((key, onnx_dlib, opts.dlib_threshold))
+        elif key == "faceres":
+            threshold = opts.faceres_threshold
+            faceres = load_faceres_embedder(models.dir, models.device, threshold=threshold, threads=models.threads)
+            embedders.append((key, faceres, threshold))
         else:
             from streameval.models.insightface_backend import ArcFaceEmbedder
             from streameval.models.zoo import record_user_model

@@ -71,9 +71,15 @@ def test_pixel_run_records_and_report_validate(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_every_family_validates(tmp_path: Path, models_dir: Path) -> None:
-    config = 'metrics = ["identity", "expression", "reality", "pixel"]\n[reality]\nstride = 16\n' + ALERTS
+    config = 'metrics = ["identity", "expression", "reality", "pixel"]\n[reality]\nstride = 16\n'
+    config += '[identity]\nrecognisers = ["dlib", "faceres"]\n' + ALERTS  # both bundled recognisers
     records, report = replay(tmp_path, config, "--window", "2s", "--hop", "1s")
     check(records, report)
+    assert {"dlib", "faceres"} <= set(report["totals"]["deid"])
+    assert (
+        sum(len(r["deid"]["pairs"]) for r in records if r["type"] == "metrics")
+        == report["totals"]["deid"]["analysed_pairs"]
+    )
     families = {"deid", "expression", "reality", "pixel", "coverage", "health"}
     assert families <= set(report["totals"]) and "paper" in report
     assert any(families <= set(r) for r in records if r["type"] == "metrics")

