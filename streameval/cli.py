@@ -324,7 +324,18 @@ def summary(report: dict[str, Any]) -> str:
             f", swap rate {_fmt(d.get('swap_rate'))}, distance to A {_fmt(d.get('dist_a_mean'))}"
             f", to B {_fmt(d.get('dist_b_mean'))}"
         )
-        lines.extend(_privacy_lines(d))
+        privacy = _privacy_lines(d)
+        lines.extend(privacy[:1])
+        for block in d.values():  # the other recognisers, each under its key (deid.faceres, ...)
+            if isinstance(block, dict) and "threshold" in block and block.get("recogniser") != d.get("recogniser"):
+                at: dict[str, Any] = block["at_source"] if isinstance(block.get("at_source"), dict) else {}
+                lines.append(
+                    f"  {block.get('recogniser')} (threshold {block.get('threshold')}): leak rate "
+                    f"{_fmt(block.get('leak_rate'))}{_counted(block, 'leak_rate', 'analysed')}, at the source "
+                    f"location {_fmt(at.get('leak_rate'))}{_counted(at, 'leak_rate', 'pairs')}, swap rate "
+                    f"{_fmt(block.get('swap_rate'))}, distance to A {_fmt(block.get('dist_a_mean'))}"
+                )
+        lines.extend(privacy[1:])
     if "expression" in totals:
         e = totals["expression"]
         lines.append(

@@ -168,6 +168,18 @@ def test_summary_gives_every_rate_its_counts() -> None:
         "  any recogniser: leak rate 0.250 (5/20 analysed), at the source location 0.100 (9/90 pairs); "
         "leak events: 2 (1.2 s)"
     )
+    # a second recogniser gets its own line, between the first one's and the worst case over both
+    deid["faceres"] = {
+        "recogniser": "faceres_hse_mobilenet", "threshold": 0.35, "leak_rate": 0.25, "leak_rate_n": 20,
+        "swap_rate": None, "dist_a_mean": 0.5, "at_source": {"leak_rate": 0.1, "leak_rate_n": 90},
+    }  # fmt: skip
+    deid["dlib"] = {"recogniser": "dlib", "threshold": 0.6}  # the first recogniser's own block: not repeated
+    lines = summary({"status": "complete", "pairing": {}, "totals": {"deid": deid}}).splitlines()
+    assert lines[3] == (
+        "  faceres_hse_mobilenet (threshold 0.35): leak rate 0.250 (5/20 analysed), at the source location 0.100 "
+        "(9/90 pairs), swap rate n/a, distance to A 0.500"
+    )
+    assert lines[4].startswith("  any recogniser:") and len(lines) == 5
 
 
 ARC = RecogniserInfo("insightface", "arcface_w600k_r50", "cosine", 0.4, "paired source face", None)
