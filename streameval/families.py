@@ -35,9 +35,11 @@ if TYPE_CHECKING:
     from streameval.analysis.au.face_aus import BlendshapeModels
     from streameval.analysis.openface_track import AUTrack
     from streameval.faces.stage import FaceStage
+    from streameval.faces.tracker import MeshNetwork
     from streameval.faces.types import TrackedFace
     from streameval.models.base import Image
     from streameval.models.face_detector import BlazeFaceDetector
+    from streameval.models.face_landmarker import FaceMesh478
     from streameval.models.face_mesh import FaceMeshLandmarker
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,20 @@ def _face_models(
     return detector, load_landmarker(models_dir, device, threads=threads)
 
 
+@functools.cache
+def _mesh_478(models_dir: Path | None, device: str, threads: int | None) -> FaceMesh478:
+    """One 478-point mesh session per run, shared by the face stage's trackers and the AU estimators."""
+    from streameval.models.loaders import load_mesh_478
+
+    return load_mesh_478(models_dir, device, threads=threads)
+
+
 def new_run() -> None:
     """Forget the models loaded for the previous run (and their record for its report)."""
     from streameval.models.zoo import forget_used_models
 
     _face_models.cache_clear()
+    _mesh_478.cache_clear()
     forget_used_models()
 
 
@@ -86,21 +97,46 @@ def face_models(config: RunConfig) -> tuple[BlazeFaceDetector, FaceMeshLandmarke
 def blendshape_models(config: RunConfig) -> BlendshapeModels:
     """The Face Landmarker's 478-point mesh and blendshape sessions, shared by both streams' estimators."""
     from streameval.analysis.au.face_aus import BlendshapeModels
-    from streameval.models.loaders import load_blendshapes, load_mesh_478
+    from streameval.models.loaders import load_blendshapes
 
     models = model_options(config)
     return BlendshapeModels(
-        load_mesh_478(models.dir, models.device, threads=models.threads),
+        _mesh_478(models.dir, models.device, models.threads),
         load_blendshapes(models.dir, models.device, threads=models.threads),
     )
+
+
+def stage_au_model(config: RunConfig) -> str | None:
+    """The mesh AU model the run's expression family uses (None: no expression family, or OpenFace AUs)."""
+    if "expression" not in config.metrics:
+        return None
+    opts = expression_options(config)
+    return opts.au_model if opts.au_source == "mesh" else None
+
+
+def stage_meshes(config: RunConfig, au_model: str | None) -> tuple[MeshNetwork, MeshNetwork | None]:
+    """The networks the face stage tracks with, for the AU model ``au_model``: (tracking mesh, 468-point mesh
+    beside it or None).
+
+    ``blendshapes`` and ``combined`` track with the Face Landmarker's 478-point mesh, whose landmarks the
+    blendshape network reads (on MediaPipe's own tracking crop, as its Face Landmarker does on video), so the
+    expression lane runs only the blendshape network. ``combined`` also runs the 468-point mesh on the same crop:
+    the geometry's AUs from the 478-point network's first 468 points differ from those it was calibrated on
+    (docs/action_units.md). Otherwise the 468-point mesh tracks alone (half the cost of the 478-point one)."""
+    _, mesh_468 = face_models(config)
+    if au_model not in ("blendshapes", "combined"):
+        return mesh_468, None
+    models = model_options(config)
+    return _mesh_478(models.dir, models.device, models.threads), mesh_468 if au_model == "combined" else None
 
 
 def face_stage(config: RunConfig) -> FaceStage:
     """The face stage of a run (``[faces]`` options; its lane is sampled by ``rate.faces``)."""
     from streameval.faces.stage import FaceStage
 
-    detector, landmarker = face_models(config)
-    return FaceStage(detector, landmarker, face_options(config).tracker, rate=config.rate.get("faces"))
+    detector, _ = face_models(config)
+    tracking, beside = stage_meshes(config, stage_au_model(config))
+    return FaceStage(detector, tracking, face_options(config).tracker, rate=config.rate.get("faces"), mesh_468=beside)
 
 
 def expression_family(config: RunConfig) -> Family:
