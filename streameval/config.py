@@ -308,6 +308,9 @@ class RunConfig:
     # outputs
     log: str | None = setting("-", "JSON Lines records: a path, or - for stdout")
     report: str | None = setting("streameval_report.json", "final report file")
+    frames: str | None = setting(
+        None, "both streams' per-frame AUs as a CSV (expression family, mesh AUs)", shown_default="off"
+    )
     sink: list[str] = setting([], "extra sink URLs: mqtt://..., mqtts://..., prometheus://HOST:PORT")
     metrics_port: str | None = setting(
         None, "serve Prometheus metrics at /metrics: PORT (on 127.0.0.1) or HOST:PORT", shown_default="off"
@@ -436,7 +439,7 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
         apply_settings(config, document, f"config file {path}")
         # Relative paths in a config file are relative to the file, so a config runs the same from anywhere.
         base = Path(path).resolve().parent
-        for key in ("source", "deid", "log", "report"):
+        for key in ("source", "deid", "log", "report", "frames"):
             value = document.get(key)
             if isinstance(value, str) and _is_local_path(value) and not Path(value).is_absolute():
                 setattr(config, key, str(base / value))

@@ -147,14 +147,18 @@ def expression_family(config: RunConfig) -> Family:
     if opts.au_source == "openface":
         from streameval.analysis.expression import OpenFaceAUsAnalyser
 
+        if config.frames is not None:
+            raise ConfigError("--frames writes the mesh AUs (au_source = 'mesh'); OpenFace writes its own CSVs")
+
         tracks = _openface_tracks(config, opts.openface)
         return [OpenFaceAUsAnalyser(tracks, rate=config.rate.get("expression"))], [metric]
 
     from streameval.analysis.au import MeshAUEstimator
     from streameval.analysis.au.face_aus import FaceAUEstimator
-    from streameval.analysis.expression import ExpressionAnalyser
+    from streameval.analysis.expression import ExpressionAnalyser, FrameRows
 
     networks = None if opts.au_model == "geometry" else blendshape_models(config)
+    rows = None if config.frames is None else FrameRows(with_blendshapes=networks is not None)
 
     def estimator() -> FaceAUEstimator:
         geometry = MeshAUEstimator(
@@ -162,7 +166,8 @@ def expression_family(config: RunConfig) -> Family:
         )
         return FaceAUEstimator(opts.au_model, geometry, networks)
 
-    return [ExpressionAnalyser((estimator(), estimator()), rate=config.rate.get("expression"))], [metric]
+    analyser = ExpressionAnalyser((estimator(), estimator()), rate=config.rate.get("expression"), rows=rows)
+    return [analyser], [metric]
 
 
 def _openface_tracks(config: RunConfig, opts: OpenFaceOptions) -> tuple[AUTrack, AUTrack]:

@@ -8,6 +8,9 @@ OpenFace as the AU source (:class:`OpenFaceAUsAnalyser`) the AUs come from each 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+
 from streameval.analysis.au.face_aus import FaceAUEstimator, FaceAUs
 from streameval.analysis.base import Observation
 from streameval.analysis.openface_track import AUTrack
@@ -34,6 +37,16 @@ class FrameRows:
 
     def text(self) -> str:
         return "\n".join(self.lines) + "\n"
+
+
+def write_frame_rows(path: str, analysers: Iterable[object]) -> None:
+    """Write the run's ``--frames`` table atomically (SinkError, exit 5, when it cannot be written)."""
+    from streameval.outputs import write_file_atomic
+
+    rows = next((a.rows for a in analysers if isinstance(a, ExpressionAnalyser) and a.rows is not None), None)
+    if rows is None:
+        raise RuntimeError("--frames: the run has no expression analyser collecting rows (a wiring bug)")
+    write_file_atomic(Path(path), rows.text())
 
 
 class ExpressionAnalyser:
