@@ -115,6 +115,7 @@ class IdentityTable:
 
 
 MESH_KEYS = frozenset({"au_model", "adaptive_neutral", "neutral_window", "neutral_min_frames"})
+PYFACEAU_KEYS = frozenset({"pyfaceau_python", "pyfaceau_timeout"})
 OPENFACE_KEYS = frozenset(
     {
         "openface_source_csv",
@@ -129,10 +130,12 @@ OPENFACE_KEYS = frozenset(
 
 @dataclass(frozen=True, kw_only=True)
 class ExpressionTable:
-    """[expression]: where the action units come from (the face mesh, or OpenFace)."""
+    """[expression]: where the action units come from (the face mesh, OpenFace, or the user's pyfaceau)."""
 
     NAME: ClassVar[str] = "expression"
-    au_source: Literal["mesh", "openface"] = setting("mesh", "AUs from the face-mesh geometry, or from OpenFace")
+    au_source: Literal["mesh", "openface", "pyfaceau"] = setting(
+        "mesh", "AUs from the face-mesh geometry, from OpenFace, or from the user's pyfaceau"
+    )
     au_model: Literal["geometry", "blendshapes", "combined"] = setting(
         "geometry", "mesh: AUs from the mesh geometry, MediaPipe's blendshapes, or each AU from the better of both"
     )
@@ -148,14 +151,20 @@ class ExpressionTable:
     openface_min_confidence: float = setting(0.75, "openface: rows below this confidence are ignored", ge=0, le=1)
     openface_timeout: float | None = setting(None, "openface: limit per FeatureExtraction run", gt=0, duration=True)
     openface_match: Literal["auto", "frame", "time"] = setting("auto", "openface: match rows by frame or time")
+    # not a path key: a bare command name is looked up on PATH
+    pyfaceau_python: str | None = setting(
+        None, "pyfaceau: Python that has pyfaceau installed (a path or a command)", shown_default="this Python"
+    )
+    pyfaceau_timeout: float | None = setting(None, "pyfaceau: limit per file it analyses", gt=0, duration=True)
 
     @classmethod
     def check_keys(cls, values: dict[str, Any], where: str) -> None:
         # options of the other AU source would be silently ignored: say so instead
         source = values.get("au_source", "mesh")
-        foreign = sorted(set(values) & (OPENFACE_KEYS if source == "mesh" else MESH_KEYS))
+        owners = {"mesh": MESH_KEYS, "openface": OPENFACE_KEYS, "pyfaceau": PYFACEAU_KEYS}
+        foreign = sorted(set(values) & frozenset().union(*(k for name, k in owners.items() if name != source)))
         if foreign:
-            other = "openface" if source == "mesh" else "mesh"
+            other = next(name for name, keys in owners.items() if foreign[0] in keys)
             raise ConfigError(f"{where} {foreign}: only used with au_source = '{other}' (au_source is '{source}')")
 
     def __post_init__(self) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from streameval.analysis.base import Analyser
 from streameval.analysis.face_config import (
     OpenFaceOptions,
+    PyFaceAUOptions,
     expression_options,
     face_options,
     identity_options,
@@ -144,13 +145,17 @@ def expression_family(config: RunConfig) -> Family:
 
     opts = expression_options(config)
     metric = ExpressionMetric(config.window, au_source=opts.au_source)
-    if opts.au_source == "openface":
+    if opts.au_source in ("openface", "pyfaceau"):
         from streameval.analysis.expression import OpenFaceAUsAnalyser
 
         if config.frames is not None:
-            raise ConfigError("--frames writes the mesh AUs (au_source = 'mesh'); OpenFace writes its own CSVs")
-
-        tracks = _openface_tracks(config, opts.openface)
+            raise ConfigError(
+                f"--frames writes the mesh AUs (au_source = 'mesh'); {opts.au_source} writes its own CSVs"
+            )
+        if opts.au_source == "pyfaceau":
+            tracks = _pyfaceau_tracks(config, opts.pyfaceau)
+        else:
+            tracks = _openface_tracks(config, opts.openface)
         return [OpenFaceAUsAnalyser(tracks, rate=config.rate.get("expression"))], [metric]
 
     from streameval.analysis.au import MeshAUEstimator
@@ -168,6 +173,31 @@ def expression_family(config: RunConfig) -> Family:
 
     analyser = ExpressionAnalyser((estimator(), estimator()), rate=config.rate.get("expression"), rows=rows)
     return [analyser], [metric]
+
+
+def _pyfaceau_tracks(config: RunConfig, opts: PyFaceAUOptions) -> tuple[AUTrack, AUTrack]:
+    """Each stream's rows from the user's pyfaceau, run on its file before the run (as OpenFace's binary is)."""
+    from streameval.analysis.openface_track import AUTrack, is_local_file
+    from streameval.analysis.pyfaceau import pyfaceau_rows
+
+    if config.live:
+        raise ConfigError(
+            "[expression] au_source = 'pyfaceau' needs recorded files, not a live run: pyfaceau reads a whole file "
+            "before the run. Use au_source = 'mesh' live, or record the streams and replay them."
+        )
+    tracks = []
+    for side, spec in (("source", config.source), ("deid", config.deid)):
+        if spec is None or not is_local_file(spec):
+            raise ConfigError(
+                f"[expression] au_source = 'pyfaceau': pyfaceau can only run on a local file, and the {side} "
+                f"stream is {spec!r}"
+            )
+        rows = pyfaceau_rows(spec, python=opts.python, timeout_s=opts.timeout)
+        label = f"pyfaceau {side} ({spec})"
+        if not rows.valid.any():
+            log.warning("%s: no frame with a face", label)
+        tracks.append(AUTrack(rows, match="frame", label=label))
+    return tracks[0], tracks[1]
 
 
 def _openface_tracks(config: RunConfig, opts: OpenFaceOptions) -> tuple[AUTrack, AUTrack]:
