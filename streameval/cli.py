@@ -100,6 +100,11 @@ def _add_evaluation_args(p: argparse.ArgumentParser, live: bool) -> None:
     g.add_argument("--log", help="JSON Lines records: a file, or - for stdout (default)")
     g.add_argument("--no-log", action="store_true", help="do not write JSON Lines records")
     g.add_argument("--report", help="final report JSON file, or - for stdout (default streameval_report.json)")
+    g.add_argument(
+        "--frames",
+        help="also write both streams' per-frame AUs to this CSV (OpenFace layout with a stream column, as "
+        "'streameval extract'; needs the expression family)",
+    )
     g.add_argument("--sink", action="append", help="extra sink URL, e.g. mqtt://user@host:1883/prefix (repeat)")
     g.add_argument("--stream-id", help="name of this stream pair in records and topics (default 'default')")
     g.add_argument(
@@ -156,7 +161,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     keys = [
         "source", "deid", "window", "hop", "pair", "offset", "tolerance", "index_offset", "max_pending",
         "metrics", "policy", "queue_size", "realtime", "read_timeout", "log", "report", "sink", "stream_id",
-        "give_up_after", "metrics_port",
+        "give_up_after", "metrics_port", "frames",
     ]  # fmt: skip
     out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "reconnect", None) is not None:

@@ -117,6 +117,7 @@ class IdentityTable:
 
 
 MESH_KEYS = frozenset({"au_model", "adaptive_neutral", "neutral_window", "neutral_min_frames"})
+PYFACEAU_KEYS = frozenset({"pyfaceau_python", "pyfaceau_timeout"})
 OPENFACE_KEYS = frozenset(
     {
         "openface_source_csv",
@@ -131,10 +132,12 @@ OPENFACE_KEYS = frozenset(
 
 @dataclass(frozen=True, kw_only=True)
 class ExpressionTable:
-    """[expression]: where the action units come from (the face mesh, or OpenFace)."""
+    """[expression]: where the action units come from (the face mesh, OpenFace, or the user's pyfaceau)."""
 
     NAME: ClassVar[str] = "expression"
-    au_source: Literal["mesh", "openface"] = setting("mesh", "AUs from the face-mesh geometry, or from OpenFace")
+    au_source: Literal["mesh", "openface", "pyfaceau"] = setting(
+        "mesh", "AUs from the face-mesh geometry, from OpenFace, or from the user's pyfaceau"
+    )
     au_model: Literal["geometry", "blendshapes", "combined"] = setting(
         "geometry", "mesh: AUs from the mesh geometry, MediaPipe's blendshapes, or each AU from the better of both"
     )
@@ -150,14 +153,20 @@ class ExpressionTable:
     openface_min_confidence: float = setting(0.75, "openface: rows below this confidence are ignored", ge=0, le=1)
     openface_timeout: float | None = setting(None, "openface: limit per FeatureExtraction run", gt=0, duration=True)
     openface_match: Literal["auto", "frame", "time"] = setting("auto", "openface: match rows by frame or time")
+    # not a path key: a bare command name is looked up on PATH
+    pyfaceau_python: str | None = setting(
+        None, "pyfaceau: Python that has pyfaceau installed (a path or a command)", shown_default="this Python"
+    )
+    pyfaceau_timeout: float | None = setting(None, "pyfaceau: limit per file it analyses", gt=0, duration=True)
 
     @classmethod
     def check_keys(cls, values: dict[str, Any], where: str) -> None:
         # options of the other AU source would be silently ignored: say so instead
         source = values.get("au_source", "mesh")
-        foreign = sorted(set(values) & (OPENFACE_KEYS if source == "mesh" else MESH_KEYS))
+        owners = {"mesh": MESH_KEYS, "openface": OPENFACE_KEYS, "pyfaceau": PYFACEAU_KEYS}
+        foreign = sorted(set(values) & frozenset().union(*(k for name, k in owners.items() if name != source)))
         if foreign:
-            other = "openface" if source == "mesh" else "mesh"
+            other = next(name for name, keys in owners.items() if foreign[0] in keys)
             raise ConfigError(f"{where} {foreign}: only used with au_source = '{other}' (au_source is '{source}')")
 
     def __post_init__(self) -> None:
@@ -310,6 +319,9 @@ class RunConfig:
     # outputs
     log: str | None = setting("-", "JSON Lines records: a path, or - for stdout")
     report: str | None = setting("streameval_report.json", "final report file")
+    frames: str | None = setting(
+        None, "both streams' per-frame AUs as a CSV (expression family, mesh AUs)", shown_default="off"
+    )
     sink: list[str] = setting([], "extra sink URLs: mqtt://..., mqtts://..., prometheus://HOST:PORT")
     metrics_port: str | None = setting(
         None, "serve Prometheus metrics at /metrics: PORT (on 127.0.0.1) or HOST:PORT", shown_default="off"
@@ -438,7 +450,7 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
         apply_settings(config, document, f"config file {path}")
         # Relative paths in a config file are relative to the file, so a config runs the same from anywhere.
         base = Path(path).resolve().parent
-        for key in ("source", "deid", "log", "report"):
+        for key in ("source", "deid", "log", "report", "frames"):
             value = document.get(key)
             if isinstance(value, str) and _is_local_path(value) and not Path(value).is_absolute():
                 setattr(config, key, str(base / value))

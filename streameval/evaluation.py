@@ -28,7 +28,7 @@ from streameval.errors import ConfigError, InputError, SinkError
 from streameval.families import FAMILIES, face_stage, needs_face_stage, new_run, shared_metrics
 from streameval.metrics.base import Metric
 from streameval.metrics.health import HealthMetric
-from streameval.outputs import check_outputs, write_report
+from streameval.outputs import check_frames_output, check_outputs, write_report
 from streameval.pairing import Pairer, PairingConfig
 from streameval.paper import paper_block
 from streameval.pipeline import PairStage, Pipeline, PipelineConfig, RunResult
@@ -130,6 +130,10 @@ async def evaluate(
     if not config.source or not config.deid:
         raise ConfigError("both a source and a de-identified stream are needed (SOURCE DEID, or source/deid keys)")
     check_outputs(config.log if config.log is not None else None, config.report, run_inputs(config))
+    if config.frames is not None:
+        if "expression" not in config.metrics:
+            raise ConfigError("--frames writes the expression family's AUs: add expression to --metrics")
+        check_frames_output(config.frames, config.log, config.report, run_inputs(config))
     analysers, metrics, stage = build_families(config)
     windows = WindowConfig(window=config.window, hop=config.hop)
     # Sinks are built (not connected) before any input is opened, so a bad URL or stream id fails first.
@@ -235,6 +239,13 @@ async def evaluate(
                 write_report(config.report, report)
                 written = True
                 log.info("report written to %s", config.report)
+            except SinkError as exc:
+                output_errors.append(exc)
+        if config.frames is not None:  # --frames: every analysed pair's rows, whatever the run's status
+            from streameval.analysis.expression import write_frame_rows
+
+            try:
+                write_frame_rows(config.frames, analysers)
             except SinkError as exc:
                 output_errors.append(exc)
         # Then every sink gets the end-of-run alerts and the report record; one that fails does not stop the others.

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from streameval.analysis.au.face_aus import FaceAUs
     from streameval.config import RunConfig
+    from streameval.faces.types import TrackedFace
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,27 @@ def _number(value: float) -> str:
     return f"{float(value):.9g}"
 
 
+def header_line(with_blendshapes: bool, lead: tuple[str, ...] = ()) -> str:
+    """The CSV header (OpenFace's ", " separators), after the ``lead`` columns (a replay's ``stream``)."""
+    return ", ".join(lead + columns(with_blendshapes))
+
+
+def frame_row(frame: int, t: float, face: TrackedFace | None, result: FaceAUs | None, *, with_blendshapes: bool) -> str:
+    """One frame's row (without a lead column): ``frame`` 1-based, ``t`` seconds from the first frame; a frame
+    without a face (``face`` None) is ``success`` 0 and zeros, as OpenFace writes it."""
+    from streameval.analysis.au.pose import head_pose
+
+    if face is None or result is None:
+        zeros = ", ".join(["0"] * (len(columns(with_blendshapes)) - 5))  # everything after `success`
+        return f"{frame}, 0, {t:.3f}, 0, 0, {zeros}"
+    values = [face.presence, 1, *head_pose(face.mesh), *result.aus]
+    if with_blendshapes:
+        if result.blendshapes is None:
+            raise ValueError("frame_row: with_blendshapes needs the AU result's blendshapes")
+        values += list(result.blendshapes)
+    return f"{frame}, 0, {t:.3f}, " + ", ".join(_number(v) for v in values)
+
+
 def _frames(video: str) -> Iterator[tuple[npt.NDArray[np.uint8], float | None]]:
     """(RGB image, presentation time or None) of every decoded frame; decoding errors are InputErrors."""
     import av.error
@@ -77,11 +100,10 @@ def extract(video: str, out: str, config: RunConfig) -> ExtractSummary:
     """Write ``out`` (the CSV) for ``video`` with the run settings ``config``; see the module doc."""
     from streameval.analysis.au import MeshAUEstimator
     from streameval.analysis.au.face_aus import FaceAUEstimator
-    from streameval.analysis.au.pose import head_pose
     from streameval.analysis.face_config import expression_options, face_options
     from streameval.errors import InputError
     from streameval.faces.tracker import FaceTracker
-    from streameval.families import blendshape_models, face_models
+    from streameval.families import blendshape_models, face_models, stage_meshes
     from streameval.outputs import check_output, write_file_atomic
 
     if video != "-" and "://" not in video:
@@ -92,16 +114,17 @@ def extract(video: str, out: str, config: RunConfig) -> ExtractSummary:
             raise InputError(f"{video}: is a directory, not a video")
     check_output("--out", out, [("video", video)] if "://" not in video else [])
     opts = expression_options(config)
-    detector, landmarker = face_models(config)
+    detector, _ = face_models(config)
     networks = None if opts.au_model == "geometry" else blendshape_models(config)
+    tracking, beside = stage_meshes(config, opts.au_model)
     geometry = MeshAUEstimator(
         adaptive=opts.adaptive_neutral, window=opts.neutral_window, min_frames=opts.neutral_min_frames
     )
     estimator = FaceAUEstimator(opts.au_model, geometry, networks)
-    tracker = FaceTracker(detector, landmarker, face_options(config).tracker)
-    header = columns(networks is not None)
-    zeros = ", ".join(["0"] * (len(header) - 5))  # everything after `success`
-    lines = [", ".join(header)]
+    tracker = FaceTracker(detector, tracking, face_options(config).tracker, mesh_468=beside)
+    with_blendshapes = networks is not None
+    header = columns(with_blendshapes)
+    lines = [header_line(with_blendshapes)]
     first: float | None = None
     with_face = 0
     for index, (image, pts) in enumerate(_frames(video)):
@@ -109,15 +132,9 @@ def extract(video: str, out: str, config: RunConfig) -> ExtractSummary:
             first = pts
         t = (pts - first) if pts is not None and first is not None else float(index) / 30.0
         face = tracker.process(image, t).primary
-        if face is None:
-            lines.append(f"{index + 1}, 0, {t:.3f}, 0, 0, {zeros}")
-            continue
-        with_face += 1
-        result = estimator.estimate(image, face)
-        values = [face.presence, 1, *head_pose(face.mesh), *result.aus]
-        if result.blendshapes is not None:
-            values += list(result.blendshapes)
-        lines.append(f"{index + 1}, 0, {t:.3f}, " + ", ".join(_number(v) for v in values))
+        result = None if face is None else estimator.estimate(image, face)
+        with_face += face is not None
+        lines.append(frame_row(index + 1, t, face, result, with_blendshapes=with_blendshapes))
     frames = len(lines) - 1
     if frames == 0:
         raise InputError(f"{video}: no frame could be decoded")

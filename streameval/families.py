@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from streameval.analysis.base import Analyser
 from streameval.analysis.face_config import (
     OpenFaceOptions,
+    PyFaceAUOptions,
     expression_options,
     face_options,
     identity_options,
@@ -35,9 +36,11 @@ if TYPE_CHECKING:
     from streameval.analysis.au.face_aus import BlendshapeModels
     from streameval.analysis.openface_track import AUTrack
     from streameval.faces.stage import FaceStage
+    from streameval.faces.tracker import MeshNetwork
     from streameval.faces.types import TrackedFace
     from streameval.models.base import Image
     from streameval.models.face_detector import BlazeFaceDetector
+    from streameval.models.face_landmarker import FaceMesh478
     from streameval.models.face_mesh import FaceMeshLandmarker
 
 log = logging.getLogger(__name__)
@@ -69,11 +72,20 @@ def _face_models(
     return detector, load_landmarker(models_dir, device, threads=threads)
 
 
+@functools.cache
+def _mesh_478(models_dir: Path | None, device: str, threads: int | None) -> FaceMesh478:
+    """One 478-point mesh session per run, shared by the face stage's trackers and the AU estimators."""
+    from streameval.models.loaders import load_mesh_478
+
+    return load_mesh_478(models_dir, device, threads=threads)
+
+
 def new_run() -> None:
     """Forget the models loaded for the previous run (and their record for its report)."""
     from streameval.models.zoo import forget_used_models
 
     _face_models.cache_clear()
+    _mesh_478.cache_clear()
     forget_used_models()
 
 
@@ -86,21 +98,46 @@ def face_models(config: RunConfig) -> tuple[BlazeFaceDetector, FaceMeshLandmarke
 def blendshape_models(config: RunConfig) -> BlendshapeModels:
     """The Face Landmarker's 478-point mesh and blendshape sessions, shared by both streams' estimators."""
     from streameval.analysis.au.face_aus import BlendshapeModels
-    from streameval.models.loaders import load_blendshapes, load_mesh_478
+    from streameval.models.loaders import load_blendshapes
 
     models = model_options(config)
     return BlendshapeModels(
-        load_mesh_478(models.dir, models.device, threads=models.threads),
+        _mesh_478(models.dir, models.device, models.threads),
         load_blendshapes(models.dir, models.device, threads=models.threads),
     )
+
+
+def stage_au_model(config: RunConfig) -> str | None:
+    """The mesh AU model the run's expression family uses (None: no expression family, or OpenFace AUs)."""
+    if "expression" not in config.metrics:
+        return None
+    opts = expression_options(config)
+    return opts.au_model if opts.au_source == "mesh" else None
+
+
+def stage_meshes(config: RunConfig, au_model: str | None) -> tuple[MeshNetwork, MeshNetwork | None]:
+    """The networks the face stage tracks with, for the AU model ``au_model``: (tracking mesh, 468-point mesh
+    beside it or None).
+
+    ``blendshapes`` and ``combined`` track with the Face Landmarker's 478-point mesh, whose landmarks the
+    blendshape network reads (on MediaPipe's own tracking crop, as its Face Landmarker does on video), so the
+    expression lane runs only the blendshape network. ``combined`` also runs the 468-point mesh on the same crop:
+    the geometry's AUs from the 478-point network's first 468 points differ from those it was calibrated on
+    (docs/action_units.md). Otherwise the 468-point mesh tracks alone (half the cost of the 478-point one)."""
+    _, mesh_468 = face_models(config)
+    if au_model not in ("blendshapes", "combined"):
+        return mesh_468, None
+    models = model_options(config)
+    return _mesh_478(models.dir, models.device, models.threads), mesh_468 if au_model == "combined" else None
 
 
 def face_stage(config: RunConfig) -> FaceStage:
     """The face stage of a run (``[faces]`` options; its lane is sampled by ``rate.faces``)."""
     from streameval.faces.stage import FaceStage
 
-    detector, landmarker = face_models(config)
-    return FaceStage(detector, landmarker, face_options(config).tracker, rate=config.rate.get("faces"))
+    detector, _ = face_models(config)
+    tracking, beside = stage_meshes(config, stage_au_model(config))
+    return FaceStage(detector, tracking, face_options(config).tracker, rate=config.rate.get("faces"), mesh_468=beside)
 
 
 def expression_family(config: RunConfig) -> Family:
@@ -108,17 +145,25 @@ def expression_family(config: RunConfig) -> Family:
 
     opts = expression_options(config)
     metric = ExpressionMetric(config.window, au_source=opts.au_source)
-    if opts.au_source == "openface":
+    if opts.au_source in ("openface", "pyfaceau"):
         from streameval.analysis.expression import OpenFaceAUsAnalyser
 
-        tracks = _openface_tracks(config, opts.openface)
+        if config.frames is not None:
+            raise ConfigError(
+                f"--frames writes the mesh AUs (au_source = 'mesh'); {opts.au_source} writes its own CSVs"
+            )
+        if opts.au_source == "pyfaceau":
+            tracks = _pyfaceau_tracks(config, opts.pyfaceau)
+        else:
+            tracks = _openface_tracks(config, opts.openface)
         return [OpenFaceAUsAnalyser(tracks, rate=config.rate.get("expression"))], [metric]
 
     from streameval.analysis.au import MeshAUEstimator
     from streameval.analysis.au.face_aus import FaceAUEstimator
-    from streameval.analysis.expression import ExpressionAnalyser
+    from streameval.analysis.expression import ExpressionAnalyser, FrameRows
 
     networks = None if opts.au_model == "geometry" else blendshape_models(config)
+    rows = None if config.frames is None else FrameRows(with_blendshapes=networks is not None)
 
     def estimator() -> FaceAUEstimator:
         geometry = MeshAUEstimator(
@@ -126,7 +171,33 @@ def expression_family(config: RunConfig) -> Family:
         )
         return FaceAUEstimator(opts.au_model, geometry, networks)
 
-    return [ExpressionAnalyser((estimator(), estimator()), rate=config.rate.get("expression"))], [metric]
+    analyser = ExpressionAnalyser((estimator(), estimator()), rate=config.rate.get("expression"), rows=rows)
+    return [analyser], [metric]
+
+
+def _pyfaceau_tracks(config: RunConfig, opts: PyFaceAUOptions) -> tuple[AUTrack, AUTrack]:
+    """Each stream's rows from the user's pyfaceau, run on its file before the run (as OpenFace's binary is)."""
+    from streameval.analysis.openface_track import AUTrack, is_local_file
+    from streameval.analysis.pyfaceau import pyfaceau_rows
+
+    if config.live:
+        raise ConfigError(
+            "[expression] au_source = 'pyfaceau' needs recorded files, not a live run: pyfaceau reads a whole file "
+            "before the run. Use au_source = 'mesh' live, or record the streams and replay them."
+        )
+    tracks = []
+    for side, spec in (("source", config.source), ("deid", config.deid)):
+        if spec is None or not is_local_file(spec):
+            raise ConfigError(
+                f"[expression] au_source = 'pyfaceau': pyfaceau can only run on a local file, and the {side} "
+                f"stream is {spec!r}"
+            )
+        rows = pyfaceau_rows(spec, python=opts.python, timeout_s=opts.timeout)
+        label = f"pyfaceau {side} ({spec})"
+        if not rows.valid.any():
+            log.warning("%s: no frame with a face", label)
+        tracks.append(AUTrack(rows, match="frame", label=label))
+    return tracks[0], tracks[1]
 
 
 def _openface_tracks(config: RunConfig, opts: OpenFaceOptions) -> tuple[AUTrack, AUTrack]:

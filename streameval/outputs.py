@@ -99,7 +99,8 @@ def check_output(option: str, path: str, inputs: Iterable[tuple[str, str]]) -> N
             raise UsageError(f"{option} {path}: is the {name} ({spec}); refusing to overwrite an input")
     stream = _standard_stream(path)
     if stream is not None:
-        hint = " (use --log - for standard output)" if option == "--log" else " (use --report - for standard output)"
+        hint = " (use --log - for standard output)" if option == "--log" else ""
+        hint = " (use --report - for standard output)" if option == "--report" else hint
         raise UsageError(f"{option} {path}: is {stream}, not a regular file{hint}")
     try:
         info = os.stat(path)  # follows symlinks: a link to /dev/stdout is a device
@@ -131,6 +132,19 @@ def check_outputs(log_path: str | None, report_path: str | None, inputs: Iterabl
         check_output("--report", report_path, local_inputs)
         if log_path is not None and log_path != STDOUT and _same_file(log_path, report_path):
             raise UsageError(f"--log and --report both name {report_path}: the report would replace every record")
+
+
+def check_frames_output(
+    path: str, log_path: str | None, report_path: str | None, inputs: Iterable[tuple[str, str]]
+) -> None:
+    """Check ``--frames`` like the report (not an input, not a device or standard stream, a writable folder) and
+    against the run's log and report (UsageError, exit 2)."""
+    if path == STDOUT:
+        raise UsageError("--frames -: the per-frame table needs a file (standard output carries the records)")
+    check_output("--frames", path, [(name, _local_path(spec)) for name, spec in inputs if spec and _is_local(spec)])
+    for option, other in (("--log", log_path), ("--report", report_path)):
+        if other is not None and other != STDOUT and _same_file(path, other):
+            raise UsageError(f"--frames and {option} both name {path}: give the per-frame table its own file")
 
 
 def _is_local(spec: str) -> bool:

@@ -43,10 +43,13 @@ def _reference(models_dir: Path, model: str) -> list[tuple[float, float, np.ndar
     """(pts, presence, AUs, blendshapes) of the primary face of every carphone frame, recomputed here."""
     detector, landmarker = load_detector(models_dir, device="cpu"), load_landmarker(models_dir, device="cpu")
     networks = None
-    if model != "geometry":
-        networks = BlendshapeModels(load_mesh_478(models_dir, device="cpu"), load_blendshapes(models_dir, device="cpu"))
-    estimator = FaceAUEstimator(model, MeshAUEstimator(adaptive=True), networks)  # type: ignore[arg-type]
     tracker = FaceTracker(detector, landmarker, TrackerOptions())
+    if model != "geometry":  # the blendshapes' models track with the 478-point mesh; combined keeps the 468 beside
+        mesh_478 = load_mesh_478(models_dir, device="cpu")
+        networks = BlendshapeModels(mesh_478, load_blendshapes(models_dir, device="cpu"))
+        beside = landmarker if model == "combined" else None
+        tracker = FaceTracker(detector, mesh_478, TrackerOptions(), mesh_468=beside)
+    estimator = FaceAUEstimator(model, MeshAUEstimator(adaptive=True), networks)  # type: ignore[arg-type]
     rows = []
     with av.open(str(CARPHONE)) as container:
         frames = list(container.decode(video=0))
@@ -57,11 +60,12 @@ def _reference(models_dir: Path, model: str) -> list[tuple[float, float, np.ndar
         face = tracker.process(image, t).primary
         assert face is not None
         result = estimator.estimate(image, face)
+        assert (face.landmarks_478 is not None) == (model != "geometry")  # no second 478-point run on this face
         rows.append((t, face.presence, result.aus, result.blendshapes))
     return rows
 
 
-@pytest.mark.parametrize("model", ["geometry", "combined"])
+@pytest.mark.parametrize("model", ["geometry", "blendshapes", "combined"])
 def test_rows_equal_the_estimator_frame_by_frame(
     model: str, models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -143,3 +147,81 @@ def test_head_pose_recovers_known_rotations() -> None:
         angles = rng.uniform(-0.6, 0.6, size=3)
         mesh = canonical @ euler_to_rotation(*angles).T * rng.uniform(5, 80) + rng.uniform(-200, 200, size=3)
         np.testing.assert_allclose(head_pose(mesh), angles, atol=1e-9)
+
+
+# -- a replay's --frames: both streams' rows in extract's layout ------------------------------------------------
+
+
+def test_replay_frames_equal_what_extract_writes_for_each_file(
+    models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``replay --frames`` writes, per stream, exactly the rows ``extract`` writes for that file (same tracker,
+    estimator and formatting), with a leading ``stream`` column; the heavily compressed clip loses its face on some
+    frames, so both kinds of row are compared."""
+    distorted = example_video("carphone_distorted")
+    frames = tmp_path / "frames.csv"
+    config = tmp_path / "run.toml"
+    config.write_text(f'[expression]\nau_model = "combined"\n[models]\ndir = "{models_dir}"\n', encoding="utf-8")
+    code = main(
+        [
+            "replay", str(CARPHONE), str(distorted), "--metrics", "expression", "--no-log",
+            "--report", str(tmp_path / "report.json"), "--frames", str(frames), "-c", str(config),
+        ]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    lines = frames.read_text(encoding="utf-8").splitlines()
+    header, body = lines[0], lines[1:]
+    assert header == "stream, " + ", ".join([*BASE_COLUMNS, *AU_NAMES, *BLENDSHAPE_NAMES])
+    assert [line.split(", ")[0] for line in body] == ["source", "deid"] * 120  # one of each per pair, source first
+    for side, video in (("source", CARPHONE), ("deid", distorted)):
+        out = tmp_path / f"{side}.csv"
+        got, err = _extract([str(video), "--out", str(out), "--au-model", "combined"], capsys, models_dir)
+        assert got == 0, err
+        expected = out.read_text(encoding="utf-8").splitlines()
+        assert header == "stream, " + expected[0]
+        assert [line[len(side) + 2 :] for line in body if line.startswith(side + ", ")] == expected[1:]
+    rows = read_openface_rows(tmp_path / "source.csv", min_confidence=0.0)
+    deid = read_openface_rows(tmp_path / "deid.csv", min_confidence=0.0)
+    assert rows.valid.all() and deid.valid.any() and not deid.valid.all()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--metrics", "pixel"], "add expression to --metrics"),
+        (["--metrics", "expression", "--frames", "{report}"], "give the per-frame table its own file"),
+        (["--metrics", "expression", "--frames", "{source}"], "refusing to overwrite an input"),
+        (["--metrics", "expression", "--frames", "/dev/null"], "not a regular file"),
+        (["--metrics", "expression", "--frames", "-"], "needs a file"),
+    ],
+)
+def test_replay_frames_output_is_checked_before_the_run(
+    extra: list[str], message: str, models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(CARPHONE.read_bytes())
+    report = tmp_path / "report.json"
+    config = tmp_path / "run.toml"
+    config.write_text(f'[models]\ndir = "{models_dir}"\n', encoding="utf-8")
+    args = ["-c", str(config), *(a.format(report=report, source=source) for a in extra)]
+    if "--frames" not in args:
+        args += ["--frames", str(tmp_path / "frames.csv")]
+    code = main(["replay", str(source), str(CARPHONE), "--no-log", "--report", str(report), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert not report.exists() and source.read_bytes() == CARPHONE.read_bytes()
+
+
+def test_replay_frames_need_mesh_aus(models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text(f'[expression]\nau_source = "openface"\n[models]\ndir = "{models_dir}"\n', encoding="utf-8")
+    frames, report = tmp_path / "frames.csv", tmp_path / "report.json"
+    code = main(
+        [
+            "replay", str(CARPHONE), str(CARPHONE), "--metrics", "expression", "--no-log", "--report", str(report),
+            "--frames", str(frames), "-c", str(config),
+        ]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "--frames writes the mesh AUs" in err, err
+    assert not frames.exists() and not report.exists()

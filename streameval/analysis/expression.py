@@ -8,13 +8,45 @@ OpenFace as the AU source (:class:`OpenFaceAUsAnalyser`) the AUs come from each 
 
 from __future__ import annotations
 
-from streameval.analysis.au.face_aus import FaceAUEstimator
+from collections.abc import Iterable
+from pathlib import Path
+
+from streameval.analysis.au.face_aus import FaceAUEstimator, FaceAUs
 from streameval.analysis.base import Observation
 from streameval.analysis.openface_track import AUTrack
-from streameval.faces.types import faces_of
-from streameval.frames import FramePair
+from streameval.extract import frame_row, header_line
+from streameval.faces.types import TrackedFace, faces_of
+from streameval.frames import Frame, FramePair
 
 SIDES = ("source", "deid")
+
+
+class FrameRows:
+    """Both streams' per-frame AUs for ``--frames``: ``streameval extract``'s OpenFace CSV layout with a leading
+    ``stream`` column (``source`` or ``deid``), one row per stream and analysed pair, the source row first.
+    ``frame`` is the stream's own 1-based decoded frame number and ``timestamp`` its presentation time (rebased
+    to the stream's first frame), so each stream's rows equal what ``extract`` writes for that file."""
+
+    def __init__(self, *, with_blendshapes: bool) -> None:
+        self.with_blendshapes = with_blendshapes
+        self.lines = [header_line(with_blendshapes, ("stream",))]
+
+    def add(self, side: str, frame: Frame, face: TrackedFace | None, result: FaceAUs | None) -> None:
+        row = frame_row(frame.index + 1, frame.pts, face, result, with_blendshapes=self.with_blendshapes)
+        self.lines.append(f"{side}, {row}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def write_frame_rows(path: str, analysers: Iterable[object]) -> None:
+    """Write the run's ``--frames`` table atomically (SinkError, exit 5, when it cannot be written)."""
+    from streameval.outputs import write_file_atomic
+
+    rows = next((a.rows for a in analysers if isinstance(a, ExpressionAnalyser) and a.rows is not None), None)
+    if rows is None:
+        raise RuntimeError("--frames: the run has no expression analyser collecting rows (a wiring bug)")
+    write_file_atomic(Path(path), rows.text())
 
 
 class ExpressionAnalyser:
@@ -24,16 +56,26 @@ class ExpressionAnalyser:
     name = "expression"
     needs_faces = True
 
-    def __init__(self, estimators: tuple[FaceAUEstimator, FaceAUEstimator], *, rate: float | None = None) -> None:
+    def __init__(
+        self,
+        estimators: tuple[FaceAUEstimator, FaceAUEstimator],
+        *,
+        rate: float | None = None,
+        rows: FrameRows | None = None,
+    ) -> None:
         self.estimators = dict(zip(SIDES, estimators, strict=True))
         self.rate = rate
+        self.rows = rows  # filled for --frames
 
     def analyse(self, pair: FramePair) -> Observation:
         faces = faces_of(pair)
         values: dict[str, object] = {}
         for side, frame in (("source", pair.source), ("deid", pair.deid)):
             face = faces.side(side).primary
-            values[f"{side}_aus"] = None if face is None else self.estimators[side].estimate(frame.image, face).aus
+            result = None if face is None else self.estimators[side].estimate(frame.image, face)
+            values[f"{side}_aus"] = None if result is None else result.aus
+            if self.rows is not None:
+                self.rows.add(side, frame, face, result)
         return Observation(self.name, pair.t, values)
 
     def close(self) -> list[Observation]:

@@ -59,6 +59,12 @@ class OpenFaceOptions:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PyFaceAUOptions:
+    python: str | None  # None: the Python running streameval
+    timeout: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ExpressionOptions:
     au_model: Literal["geometry", "blendshapes", "combined"]
     adaptive_neutral: bool
@@ -66,6 +72,7 @@ class ExpressionOptions:
     neutral_min_frames: int
     au_source: str
     openface: OpenFaceOptions
+    pyfaceau: PyFaceAUOptions
 
 
 CLIP_FRAMES = 16  # frames in an I3D clip; `stride` 16 puts clips back to back
@@ -131,6 +138,10 @@ def expression_options(config: RunConfig) -> ExpressionOptions:
         neutral_min_frames=t.neutral_min_frames,
         au_source=t.au_source,
         openface=_openface_options(t),
+        pyfaceau=PyFaceAUOptions(
+            python=None if t.pyfaceau_python is None else os.path.expanduser(t.pyfaceau_python),
+            timeout=t.pyfaceau_timeout,
+        ),
     )
 
 

@@ -12,11 +12,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from streameval.analysis.base import Observation
-from streameval.faces.tracker import FaceTracker, TrackerOptions
+from streameval.faces.tracker import FaceTracker, MeshNetwork, TrackerOptions
 from streameval.faces.types import FrameFaces, PairFaces
 from streameval.frames import FramePair
 from streameval.models.base import FaceDetector
-from streameval.models.face_mesh import FaceMeshLandmarker
 
 SIDES = ("source", "deid")
 
@@ -42,12 +41,14 @@ class FaceStage:
     def __init__(
         self,
         detector: FaceDetector,
-        landmarker: FaceMeshLandmarker,
+        landmarker: MeshNetwork,
         options: TrackerOptions | None = None,
         *,
         rate: float | None = None,
+        mesh_468: MeshNetwork | None = None,
     ) -> None:
-        self.trackers = {side: FaceTracker(detector, landmarker, options) for side in SIDES}
+        """``landmarker`` tracks; ``mesh_468`` runs beside a 478-point ``landmarker`` (see :class:`FaceTracker`)."""
+        self.trackers = {side: FaceTracker(detector, landmarker, options, mesh_468=mesh_468) for side in SIDES}
         self.rate = rate
         self._deid_thread = ThreadPoolExecutor(1, thread_name_prefix="se-faces-deid")
         self.last_helper_cpu_s = 0.0  # CPU time of the last pair's work in the second thread

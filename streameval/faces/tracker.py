@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -31,7 +32,7 @@ from streameval.config import FacesTable
 from streameval.errors import InputError
 from streameval.faces.types import FrameFaces, TrackedFace, mesh_box
 from streameval.models.base import FaceDetector, FloatArray, Image
-from streameval.models.face_mesh import FaceMeshLandmarker, crop_for_mesh
+from streameval.models.face_mesh import NUM_LANDMARKS, Crop, crop_for_detection, crop_for_mesh
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,16 @@ Box = tuple[float, float, float, float]
 CUT_THUMB = 16
 
 _FACES = FacesTable()
+
+
+class MeshNetwork(Protocol):
+    """What the tracker needs of a mesh network: the 468-point face mesh
+    (:class:`~streameval.models.face_mesh.FaceMeshLandmarker`) or the Face Landmarker's 478-point mesh
+    (:class:`~streameval.models.face_landmarker.FaceMesh478`, whose first 468 points have the same topology;
+    the blendshapes need its 478). Both take the same :class:`Crop` (centre, side, rotation) at their own input
+    size, MediaPipe's convention for both."""
+
+    def on_crop(self, image: Image, crop: Crop) -> tuple[FloatArray, float]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,11 +71,12 @@ class TrackerOptions:
 @dataclass(slots=True)
 class _Track:
     track_id: int
-    mesh: FloatArray
+    mesh: FloatArray  # the tracking network's landmarks (468 or 478 points)
     box_in_face: Box  # the detector's box in the face's coordinates (see box_in_face_coords)
     score: float
     presence: float
     detected: bool = False
+    geometry: FloatArray | None = None  # the 468-point network's mesh on the same crop, when it runs beside
 
     def box(self) -> Box:
         return carry_box(self.box_in_face, self.mesh)
@@ -120,10 +132,19 @@ class FaceTracker:
     """Tracks the faces of one stream. Not thread-safe: one tracker per stream, called in frame order."""
 
     def __init__(
-        self, detector: FaceDetector, landmarker: FaceMeshLandmarker, options: TrackerOptions | None = None
+        self,
+        detector: FaceDetector,
+        landmarker: MeshNetwork,
+        options: TrackerOptions | None = None,
+        *,
+        mesh_468: MeshNetwork | None = None,
     ) -> None:
+        """``landmarker`` tracks the faces. With the 478-point mesh as ``landmarker``, ``mesh_468`` (the 468-point
+        network) also runs on each face's crop and gives the faces' ``mesh`` (what the AU geometry was calibrated
+        on); without it ``mesh`` is the first 468 of the 478 points."""
         self.detector = detector
         self.landmarker = landmarker
+        self.mesh_468 = mesh_468
         self.options = options or TrackerOptions()
         self._tracks: list[_Track] = []
         self._next_id = 1
@@ -144,20 +165,26 @@ class FaceTracker:
             return False
         return float(np.mean(np.abs(thumb - previous))) > self.options.cut_threshold
 
+    def _mesh(self, image: Image, crop: Crop) -> tuple[FloatArray, float, FloatArray | None]:
+        """The tracking network's landmarks and presence on ``crop``, and the 468-point mesh beside it if any."""
+        mesh, presence = self.landmarker.on_crop(image, crop)
+        geometry = None if self.mesh_468 is None else self.mesh_468.on_crop(image, crop)[0]
+        return mesh, presence, geometry
+
     def _follow(self, image: Image) -> list[_Track]:
         """Run the mesh on each track's crop from its previous landmarks; return the tracks lost."""
         lost = []
         for track in list(self._tracks):
             try:
-                mesh, presence = self.landmarker.on_crop(image, crop_for_mesh(track.mesh))
+                mesh, presence, geometry = self._mesh(image, crop_for_mesh(track.mesh))
             except InputError:  # landmarks that collapsed to a point or left the image: the face is gone
                 log.debug("no mesh crop for track %d; treating it as lost", track.track_id, exc_info=True)
-                presence, mesh = 0.0, track.mesh
+                presence, mesh, geometry = 0.0, track.mesh, None
             if presence < self.options.min_presence:
                 self._tracks.remove(track)
                 lost.append(track)
                 continue
-            track.mesh, track.presence, track.detected = mesh, presence, False
+            track.mesh, track.presence, track.detected, track.geometry = mesh, presence, False, geometry
         self._drop_duplicates()
         return lost
 
@@ -182,8 +209,7 @@ class FaceTracker:
             match = self._best(det.box, self._tracks)
             if match is not None:
                 if not self.options.tracking:  # reference mode: the mesh always comes from the detection
-                    mesh, presence = self.landmarker.landmarks_and_presence(image, det)
-                    match.mesh, match.presence = mesh, presence
+                    match.mesh, match.presence, match.geometry = self._mesh(image, crop_for_detection(det))
                 match.box_in_face = box_in_face_coords(det.box, match.mesh)
                 match.score, match.detected = det.score, True
                 continue
@@ -192,14 +218,15 @@ class FaceTracker:
             # A detection is a face even where the mesh's presence score is low (blurred or pixelated faces score
             # ~0 while the detector still finds them): coverage counts what the detector sees; only tracking
             # needs the mesh to be sure, so such a face is detected afresh on the next frame.
-            mesh, presence = self.landmarker.landmarks_and_presence(image, det)
+            mesh, presence, geometry = self._mesh(image, crop_for_detection(det))
             if any(iou(mesh_box(mesh), mesh_box(tr.mesh)) >= 0.5 for tr in self._tracks):
                 continue
             revived = self._best(det.box, lost)
             track_id = revived.track_id if revived is not None else self._new_id()
             if revived is not None:
                 lost.remove(revived)
-            self._tracks.append(_Track(track_id, mesh, box_in_face_coords(det.box, mesh), det.score, presence, True))
+            box = box_in_face_coords(det.box, mesh)
+            self._tracks.append(_Track(track_id, mesh, box, det.score, presence, True, geometry))
 
     def _best(self, box: Box, tracks: list[_Track]) -> _Track | None:
         """The track whose box overlaps ``box`` most, if at least ``match_iou``."""
@@ -238,10 +265,11 @@ class FaceTracker:
             TrackedFace(
                 track_id=tr.track_id,
                 box=tr.box(),
-                mesh=tr.mesh,
+                mesh=tr.geometry if tr.geometry is not None else tr.mesh[:NUM_LANDMARKS],
                 presence=tr.presence,
                 score=tr.score,
                 detected=tr.detected,
+                landmarks_478=tr.mesh if len(tr.mesh) > NUM_LANDMARKS else None,
             )
             for tr in sorted(self._tracks, key=lambda tr: tr.track_id)
         )
@@ -260,7 +288,7 @@ class FaceTracker:
         }
 
 
-def detection_faces(detector: FaceDetector, landmarker: FaceMeshLandmarker, image: Image) -> FrameFaces:
+def detection_faces(detector: FaceDetector, landmarker: MeshNetwork, image: Image) -> FrameFaces:
     """The faces of a single still image (a reference photo): detect, mesh each face, primary = largest."""
     tracker = FaceTracker(detector, landmarker, TrackerOptions(tracking=False))
     return tracker.process(image, 0.0)

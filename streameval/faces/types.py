@@ -59,6 +59,9 @@ class TrackedFace:
     presence: float  # the mesh network's face-presence probability
     score: float  # detector score of the detection that started or last confirmed the track
     detected: bool  # the detector found this face on this very frame
+    # (478, 3) like ``mesh``, irises included, when the stage tracks with the Face Landmarker's 478-point mesh (the
+    # blendshape AU models need it); ``mesh`` is then its first 468 points
+    landmarks_478: FloatArray | None = None
 
     @property
     def area(self) -> float:

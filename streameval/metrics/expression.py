@@ -3,8 +3,8 @@
 Only pairs where both frames have a face enter the statistics. Flat keys per AU (``AU12_pcc``, ``AU12_rmse``,
 ``AU12_ccc``) and their means over the AUs where they are defined (``pcc_mean``, ``rmse_mean``, ``ccc_mean``);
 an undefined value (too few pairs, a constant series) is None with its reason under ``null_reasons``. Totals
-name the ``au_source`` ('mesh' or 'openface'); with OpenFace, ``openface_unmatched`` counts the analysed frames
-per stream that had no CSV row (they are also among ``pairs_without_face``).
+name the ``au_source`` ('mesh', 'openface' or 'pyfaceau'); with OpenFace or pyfaceau, ``openface_unmatched``
+counts the analysed frames per stream that had no CSV row (they are also among ``pairs_without_face``).
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ class ExpressionMetric(Metric):
         render_summary(self.moments.total.get(), out, reasons)
         out["pairs_without_face"] = dict(self.skipped)
         out["au_source"] = self.au_source
-        if self.au_source == "openface":
+        if self.au_source in ("openface", "pyfaceau"):  # pyfaceau's rows are OpenFace-style rows too
             out["openface_unmatched"] = dict(self.unmatched)
         return with_reasons(out, reasons)
 

@@ -16,9 +16,9 @@ import numpy as np
 
 from streameval import imaging
 from streameval.errors import InputError
-from streameval.models.base import FloatArray, Image
+from streameval.models.base import Detection, FloatArray, Image
 from streameval.models.face_detector import check_image
-from streameval.models.face_mesh import Crop, project_landmarks
+from streameval.models.face_mesh import Crop, crop_for_detection, project_landmarks
 
 INPUT_SIZE = 256
 NUM_LANDMARKS = 478
@@ -78,6 +78,12 @@ class FaceMesh478:
         patch = imaging.warp_affine(image, crop.matrix(INPUT_SIZE), (INPUT_SIZE, INPUT_SIZE), np.uint8)
         pts, presence = self.raw(patch)
         return project_landmarks(pts, crop, INPUT_SIZE), presence
+
+    def landmarks_and_presence(self, image: Image, detection: Detection) -> tuple[FloatArray, float]:
+        """(478, 3) landmarks and presence on the crop MediaPipe takes from a detection (box and eye keypoints);
+        with :meth:`on_crop` this is the interface the face stage's tracker needs, so it can track with this
+        network instead of the 468-point mesh."""
+        return self.on_crop(image, crop_for_detection(detection))
 
 
 def blendshape_input(landmarks: FloatArray) -> FloatArray:

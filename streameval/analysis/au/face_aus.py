@@ -1,10 +1,13 @@
 """Per-face AU estimation with a selectable model: mesh geometry, MediaPipe blendshapes, or both combined.
 
-``geometry`` needs only the face stage's 468-point mesh. ``blendshapes`` and ``combined`` also run the Face
-Landmarker's 478-point mesh on the face (about 10 ms a face on one CPU thread) and its blendshape model (about
-2 ms), on the crop MediaPipe takes from a detection: the face's detector-style box and eye keypoints. That crop,
-not the tracker's crop from the previous landmarks, is what MediaPipe's own blendshapes agree with best
-(docs/models.md).
+``geometry`` needs only the face stage's 468-point mesh. ``blendshapes`` and ``combined`` also need the Face
+Landmarker's 478 landmarks and run its blendshape model on them (about 2 ms a face on one CPU thread). In a run
+the face stage tracks with the 478-point mesh whenever these models are chosen
+(:func:`streameval.families.stage_meshes`), so the landmarks come with the face (``TrackedFace.landmarks_478``,
+on MediaPipe's tracking crop from the previous frame's landmarks, as its Face Landmarker does on video) and
+only the blendshape network runs here. A face without them (tracked with the 468-point mesh) gets the 478-point
+mesh run on the crop MediaPipe takes from a detection: the face's detector-style box and eye keypoints (about
+10 ms more).
 """
 
 from __future__ import annotations
@@ -40,8 +43,11 @@ class BlendshapeModels:
     blendshapes: FaceBlendshapes
 
     def scores(self, image: Image, face: TrackedFace) -> F32:
-        """(52,) blendshape coefficients of ``face`` on ``image``."""
-        landmarks, _ = self.mesh.on_crop(image, crop_for_detection(face.detection()))
+        """(52,) blendshape coefficients of ``face`` on ``image``: from the stage's 478 landmarks when the face has
+        them, else from the 478-point mesh run on the face's detection crop."""
+        landmarks = face.landmarks_478
+        if landmarks is None:
+            landmarks, _ = self.mesh.on_crop(image, crop_for_detection(face.detection()))
         return self.blendshapes.scores(landmarks)
 
 
