@@ -135,3 +135,19 @@ def test_summarize_and_markdown() -> None:
     assert "| 1280x720 | faces | 297 | 40 | 1.19 |" in text
     assert "lag p99" in text and "1.0 %" in text and "0 of 2 at real time" in text
     assert "| 0.31 | 0.40 |" in text and "reality: 3 done, 2 skipped, latency max 2.5 s" in text
+
+
+def test_child_runs_the_checkout_named_by_code_not_the_working_directory(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tools.bench_realtime import CHILD, ROOT, child_env
+
+    fake = tmp_path / "streameval"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "cli.py").write_text("def main():\n    print('fake checkout')\n    return 0\n")
+    # started from the repository root, whose own streameval would win if the working directory came first
+    env = child_env(tmp_path)
+    out = subprocess.run([sys.executable, "-c", CHILD], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "fake checkout"

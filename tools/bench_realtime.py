@@ -63,7 +63,12 @@ LIVE_LAG_P99_S, LIVE_DROPPED_SHARE = 1.0, 0.01
 # Thread variables a user might have exported: the benchmark measures the product's own decision instead.
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 # The child: the CLI of the code under test (works for versions without ``python -m streameval``).
-CHILD = "import sys; from streameval.cli import main; raise SystemExit(main())"
+# `python -c` puts the working directory first on sys.path: drop it, so that PYTHONPATH's checkout (--code) is the
+# streameval that runs, not one that happens to lie in the directory the benchmark was started from.
+CHILD = (
+    "import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; "
+    "from streameval.cli import main; raise SystemExit(main())"
+)
 _PROGRESS = re.compile(r"t=\s*(-?[\d.]+)s\s+records=(\d+)")
 
 
