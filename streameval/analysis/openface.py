@@ -68,6 +68,21 @@ def read_openface_csv(
     return OpenFaceAUs(rows.timestamps, rows.aus, rows.valid)
 
 
+def read_csv_table(file: Path, tool: str) -> list[list[str]]:
+    """The rows of an AU tool's CSV (header first, cells without OpenFace's leading spaces); InputError naming the
+    file and the ``tool`` when it cannot be read or is empty."""
+    try:
+        with file.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle, skipinitialspace=True))
+    except OSError as exc:
+        raise InputError(f"cannot read {tool} CSV {file}: {exc}") from exc
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InputError(f"{file} is not a readable CSV: {exc}") from exc
+    if not rows:
+        raise InputError(f"{tool} CSV {file} is empty")
+    return rows
+
+
 def read_openface_rows(
     path: str | os.PathLike[str],
     *,
@@ -81,15 +96,7 @@ def read_openface_rows(
     if fps is not None and fps <= 0:
         raise UsageError(f"fps must be positive, got {fps}")
     file = Path(path)
-    try:
-        with file.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle, skipinitialspace=True))
-    except OSError as exc:
-        raise InputError(f"cannot read OpenFace CSV {file}: {exc}") from exc
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise InputError(f"{file} is not a readable CSV: {exc}") from exc
-    if not rows:
-        raise InputError(f"OpenFace CSV {file} is empty")
+    rows = read_csv_table(file, "OpenFace")
     header = [name.strip() for name in rows[0]]
     column = {name: i for i, name in enumerate(header)}
     missing = [name for name in AU_NAMES if name not in column]

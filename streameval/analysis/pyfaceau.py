@@ -16,7 +16,6 @@ reads, with ``frame`` moved to OpenFace's 1-based count, so rows are matched to 
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import shutil
@@ -29,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streameval.analysis.au.estimator import AU_NAMES
-from streameval.analysis.openface import OpenFaceRows
+from streameval.analysis.openface import OpenFaceRows, read_csv_table
 from streameval.errors import InputError, ModelError
 
 log = logging.getLogger(__name__)
@@ -98,15 +97,7 @@ def read_pyfaceau_rows(path: str | os.PathLike[str]) -> OpenFaceRows:
     """pyfaceau's CSV as :class:`OpenFaceRows`: ``frames`` 1-based (pyfaceau counts from 0), a row valid when
     ``success`` is true and its 17 intensities are numbers."""
     file = Path(path)
-    try:
-        with file.open(newline="", encoding="utf-8") as handle:
-            table = list(csv.reader(handle, skipinitialspace=True))
-    except OSError as exc:
-        raise InputError(f"cannot read pyfaceau CSV {file}: {exc}") from exc
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise InputError(f"{file} is not a readable CSV: {exc}") from exc
-    if not table:
-        raise InputError(f"pyfaceau CSV {file} is empty")
+    table = read_csv_table(file, "pyfaceau")
     column = {name.strip(): i for i, name in enumerate(table[0])}
     missing = [name for name in ("frame", "timestamp", "success", *AU_NAMES) if name not in column]
     if missing:
