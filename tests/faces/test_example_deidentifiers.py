@@ -45,3 +45,37 @@ def test_mask_leaves_no_face_to_measure(examples: dict[str, Path]) -> None:
     assert totals["pairs_without_face"] == {"source": 0, "deid": 120}
     assert totals["pcc_mean"] is None and totals["null_reasons"]["pcc_mean"]
     assert aus["AU12"] == [None, None]
+
+
+def test_swap_leak_and_swap_rates_from_both_recognisers(examples: dict[str, Path], tmp_path: Path) -> None:
+    """dlib and faceres side by side on the swap: each one's rates, and the worst case over both, recomputed from
+    every pair's distances in the records with each recogniser's own threshold."""
+    import json
+
+    from streameval.cli import main
+
+    config = tmp_path / "run.toml"
+    config.write_text(f'[identity]\nrecognisers = ["dlib", "faceres"]\nref_b = "{examples["astronaut"]}"\n')
+    log, report = tmp_path / "log.jsonl", tmp_path / "report.json"
+    args = ["-q", "replay", str(examples["original"]), str(examples["swap"]), "--metrics", "identity"]
+    args += ["--rate", "identity=10", "-c", str(config), "--log", str(log), "--report", str(report)]
+    assert main(args) == 0
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    pairs = [p for r in records if r["type"] == "metrics" for p in r["deid"]["pairs"]]
+    totals = json.loads(report.read_text())["totals"]["deid"]
+    assert len(pairs) == totals["analysed_pairs"] >= 30  # every analysed pair once, with both recognisers
+    thresholds = {key: totals[key]["threshold"] for key in ("dlib", "faceres")}
+    assert thresholds == {"dlib": 0.6, "faceres": 0.35}
+    for key, threshold in thresholds.items():
+        for name, field in (("leak_rate", "dist_a"), ("swap_rate", "dist_b")):
+            values = [p[key][field] for p in pairs if p[key][field] is not None]
+            assert totals[key][f"{name}_n"] == len(values) >= 30
+            assert totals[key][name] == sum(v <= threshold for v in values) / len(values)
+        assert totals[key]["leak_rate"] < 0.2  # the swap hides A from either recogniser
+    verdicts = [
+        any(p[k]["dist_a"] <= t for k, t in thresholds.items() if p[k]["dist_a"] is not None)
+        for p in pairs
+        if any(p[k]["dist_a"] is not None for k in thresholds)
+    ]
+    assert totals["leak_any_n"] == len(verdicts) and totals["leak_any"] == sum(verdicts) / len(verdicts)
+    assert totals["leak_any"] >= max(totals[k]["leak_rate"] for k in thresholds)  # the worst case
