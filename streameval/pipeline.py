@@ -364,7 +364,9 @@ class Pipeline:
                 skipped = {"analyser": lane.name, "background": True, "skipped": True}
                 self.windower.add(Observation(ANALYSIS, max(job.t, self.windower.open_from), skipped))
                 return
-            await asyncio.wait([lane.job])  # its failure, if any, surfaces through _check_lanes
+            await asyncio.wait([lane.job])
+        if lane.job is not None and not lane.job.cancelled() and (failure := lane.job.exception()) is not None:
+            raise failure  # the previous job failed: fail this lane (and so the run) rather than forget it
         if lane.background is None:
             lane.background = ThreadPoolExecutor(
                 1, thread_name_prefix=f"se-{lane.name}-bg", initializer=_lower_priority if self.config.live else None

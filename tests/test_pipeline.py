@@ -363,6 +363,14 @@ def test_a_failing_deferred_job_fails_the_run() -> None:
     assert sink.records and sink.records[-1]["window"]["final"]
 
 
+def test_a_failing_deferred_job_fails_a_live_run_too() -> None:
+    clips = ClipAnalyser("clips", clip=5, job_s=0.0, fail_at=4)  # the first job fails; later ones must not hide it
+    pipe, sink, _ = make_clips(clips, live=True, policy="drop-oldest", n=40)
+    with pytest.raises(RuntimeError, match="I3D crashed"):
+        asyncio.run(pipe.run())
+    assert sink.records and sink.records[-1]["window"]["final"]
+
+
 def test_a_job_in_flight_at_a_stop_request_still_delivers() -> None:
     clips = ClipAnalyser("clips", clip=10, job_s=1.0)
     pipe, sink, windower = make_clips(clips, live=True, policy="drop-oldest", n=200)
