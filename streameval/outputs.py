@@ -177,8 +177,10 @@ def write_report(path: str, payload: Record) -> None:
     write_file_atomic(Path(path), text)
 
 
-def write_file_atomic(path: Path, text: str) -> None:
+def write_file_atomic(path: Path, text: str | Iterable[str]) -> None:
     """Temp file in the target's own folder (same file system, unique name), fsync, then ``os.replace``.
+
+    ``text`` is the whole content, or its pieces in order (a long table need not be held in memory at once).
 
     A symlink to a regular file is followed (the link stays, its target is replaced); anything else that is not
     a regular file is never replaced.
@@ -197,7 +199,8 @@ def write_file_atomic(path: Path, text: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            for piece in (text,) if isinstance(text, str) else text:
+                fh.write(piece)
             fh.flush()
             os.fsync(fh.fileno())
         if info is not None:

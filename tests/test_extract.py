@@ -225,3 +225,28 @@ def test_replay_frames_need_mesh_aus(models_dir: Path, tmp_path: Path, capsys: p
     err = capsys.readouterr().err
     assert code == 2 and "--frames writes the mesh AUs" in err, err
     assert not frames.exists() and not report.exists()
+
+
+def test_frame_rows_spill_to_disk_and_come_back_whole(tmp_path: Path) -> None:
+    """A long run's --frames table is spooled to a temporary file past a size, not held in memory; what is
+    written is the header and every row, in order, either way."""
+    from streameval.analysis.expression import ExpressionAnalyser, FrameRows, write_frame_rows
+    from streameval.extract import frame_row, header_line
+    from streameval.frames import Frame
+
+    class Holder(ExpressionAnalyser):
+        def __init__(self, rows: FrameRows) -> None:
+            self.rows = rows
+
+    image = np.zeros((4, 4, 3), np.uint8)
+    for spool in (1 << 20, 256):  # in memory; spilled after a few rows
+        rows = FrameRows(with_blendshapes=False, spool_bytes=spool)
+        expected = [header_line(False, ("stream",))]
+        for i in range(200):
+            frame = Frame(image, i / 30, i, 0.0)
+            rows.add("source" if i % 2 == 0 else "deid", frame, None, None)
+            row = frame_row(i + 1, i / 30, None, None, with_blendshapes=False)
+            expected.append(f"{'source' if i % 2 == 0 else 'deid'}, {row}")
+        out = tmp_path / f"frames_{spool}.csv"
+        write_frame_rows(str(out), [Holder(rows)])
+        assert out.read_text(encoding="utf-8").splitlines() == expected

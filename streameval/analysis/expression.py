@@ -8,7 +8,8 @@ OpenFace as the AU source (:class:`OpenFaceAUsAnalyser`) the AUs come from each 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from streameval.analysis.au.face_aus import FaceAUEstimator, FaceAUs
@@ -27,16 +28,29 @@ class FrameRows:
     ``frame`` is the stream's own 1-based decoded frame number and ``timestamp`` its presentation time (rebased
     to the stream's first frame), so each stream's rows equal what ``extract`` writes for that file."""
 
-    def __init__(self, *, with_blendshapes: bool) -> None:
+    SPOOL_BYTES = 4 << 20  # rows beyond this go to a temporary file: a live run of hours must not grow in memory
+
+    def __init__(self, *, with_blendshapes: bool, spool_bytes: int = SPOOL_BYTES) -> None:
         self.with_blendshapes = with_blendshapes
-        self.lines = [header_line(with_blendshapes, ("stream",))]
+        # open for the whole run (closed by close()); deleted by the OS with the process at the latest
+        self._spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+            max_size=spool_bytes, mode="w+", encoding="utf-8", newline=""
+        )
+        self._spool.write(header_line(with_blendshapes, ("stream",)) + "\n")
 
     def add(self, side: str, frame: Frame, face: TrackedFace | None, result: FaceAUs | None) -> None:
         row = frame_row(frame.index + 1, frame.pts, face, result, with_blendshapes=self.with_blendshapes)
-        self.lines.append(f"{side}, {row}")
+        self._spool.write(f"{side}, {row}\n")
 
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
+    def pieces(self, size: int = 1 << 20) -> Iterator[str]:
+        """The table so far, header first, in pieces of up to ``size`` characters."""
+        self._spool.seek(0)
+        while piece := self._spool.read(size):
+            yield piece
+        self._spool.seek(0, 2)  # back to the end: rows added later are appended
+
+    def close(self) -> None:
+        self._spool.close()
 
 
 def write_frame_rows(path: str, analysers: Iterable[object]) -> None:
@@ -46,7 +60,10 @@ def write_frame_rows(path: str, analysers: Iterable[object]) -> None:
     rows = next((a.rows for a in analysers if isinstance(a, ExpressionAnalyser) and a.rows is not None), None)
     if rows is None:
         raise RuntimeError("--frames: the run has no expression analyser collecting rows (a wiring bug)")
-    write_file_atomic(Path(path), rows.text())
+    try:
+        write_file_atomic(Path(path), rows.pieces())
+    finally:
+        rows.close()
 
 
 class ExpressionAnalyser:
