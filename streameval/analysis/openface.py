@@ -156,6 +156,20 @@ def resolve_binary(binary: str | os.PathLike[str] | None = None) -> Path:
     return Path(found)
 
 
+def run_au_tool(
+    command: list[str], *, tool: str, program: str, source: Path, timeout_s: float | None
+) -> subprocess.CompletedProcess[str]:
+    """Run an AU tool on ``source`` (no shell, output captured); ModelError when it cannot start or overruns
+    ``timeout_s``. Its exit status is the caller's to judge."""
+    log.info("running %s", " ".join(command))
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise ModelError(f"{tool} did not finish within {timeout_s} s on {source}") from exc
+    except OSError as exc:
+        raise ModelError(f"cannot start {program}: {exc}") from exc
+
+
 def run_feature_extraction(
     video: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -172,13 +186,7 @@ def run_feature_extraction(
     out.mkdir(parents=True, exist_ok=True)
     exe = resolve_binary(binary)
     command = [str(exe), "-f", str(source), "-out_dir", str(out), "-aus", *extra_args]
-    log.info("running %s", " ".join(command))
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ModelError(f"OpenFace did not finish within {timeout_s} s on {source}") from exc
-    except OSError as exc:
-        raise ModelError(f"cannot start OpenFace {exe}: {exc}") from exc
+    done = run_au_tool(command, tool="OpenFace", program=f"OpenFace {exe}", source=source, timeout_s=timeout_s)
     if done.returncode != 0:
         tail = (done.stderr or done.stdout or "").strip()[-500:]
         raise ModelError(f"OpenFace exited with status {done.returncode} on {source}: {tail}")

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streameval.analysis.au.estimator import AU_NAMES
-from streameval.analysis.openface import OpenFaceRows, read_csv_table
+from streameval.analysis.openface import OpenFaceRows, read_csv_table, run_au_tool
 from streameval.errors import InputError, ModelError
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,7 @@ def run_pyfaceau(video: str | os.PathLike[str], out_csv: Path, *, python: str, t
     if not source.is_file():
         raise InputError(f"video {source} does not exist")
     command = [python, "-m", PACKAGE, str(source), "-o", str(out_csv)]
-    log.info("running %s", " ".join(command))
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ModelError(f"pyfaceau did not finish within {timeout_s} s on {source}") from exc
-    except OSError as exc:
-        raise ModelError(f"cannot start pyfaceau with {python}: {exc}") from exc
+    done = run_au_tool(command, tool="pyfaceau", program=f"pyfaceau with {python}", source=source, timeout_s=timeout_s)
     if done.returncode not in (0, 1) or not out_csv.is_file():
         tail = (done.stderr or done.stdout or "").strip()[-500:]
         raise ModelError(f"pyfaceau exited with status {done.returncode} on {source} without its CSV: {tail}")
